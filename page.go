@@ -1,0 +1,136 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Field is one response header line.
+type Field struct {
+	Name, Value string
+}
+
+// Page is one generated response: the identity body, its precompressed
+// variants and the metadata needed to serve it without the origin.
+//
+// A Page is immutable once built: its byte slices may be shared by every
+// tier and handed to fasthttp without copying, so nothing may write to them.
+// It is therefore safe for concurrent use by readers.
+type Page struct {
+	// Key is the cache key the page was generated for (see internal/cachekey).
+	Key string
+	// Status is the origin status: 200, 301 or 308 for stored pages; for a
+	// pass-through response any status.
+	Status int
+	// ContentType is the origin's Content-Type.
+	ContentType string
+	// Header holds the other end-to-end headers replayed to clients
+	// (Location, Content-Language, Link, …; Set-Cookie only on pass-through
+	// pages, which are never stored).
+	Header []Field
+	// Body is the identity representation.
+	Body []byte
+	// Gzip and Brotli are precompressed variants; nil when the content type
+	// is not compressible or compression did not pay.
+	Gzip, Brotli []byte
+	// ETag is the strong validator of Body, quoted ("…"). The variants use
+	// the same value with a -gz / -br suffix inside the quotes.
+	ETag string
+	// GeneratedAt is when the origin produced the page; Age and
+	// Last-Modified derive from it.
+	GeneratedAt time.Time
+	// Tags are the dependency tags (surrogate keys) the origin named.
+	Tags []string
+	// Stale is set on a page that an invalidation marked for regeneration;
+	// it is still served until its replacement is stored.
+	Stale bool
+
+	// LastModified is GeneratedAt formatted as an HTTP date; set by Finish.
+	LastModified string
+	gzETag       string
+	brETag       string
+}
+
+// Finish fills the derived fields (LastModified and the variant ETags). Every
+// producer of a Page calls it once before sharing the page.
+func (p *Page) Finish() *Page {
+	p.LastModified = p.GeneratedAt.UTC().Format(http.TimeFormat)
+	if p.ETag != "" {
+		base := strings.TrimSuffix(p.ETag, `"`)
+		p.gzETag = base + `-gz"`
+		p.brETag = base + `-br"`
+	}
+	return p
+}
+
+// Encoding names a representation of a page.
+type Encoding uint8
+
+// The representations a page may have.
+const (
+	Identity Encoding = iota
+	Gzip
+	Brotli
+)
+
+// Variant returns the body, the Content-Encoding value ("" for identity) and
+// the strong ETag of the given representation, falling back to identity when
+// that variant does not exist.
+func (p *Page) Variant(e Encoding) (body []byte, contentEncoding, etag string) {
+	switch {
+	case e == Brotli && p.Brotli != nil:
+		return p.Brotli, "br", p.brETag
+	case e == Gzip && p.Gzip != nil:
+		return p.Gzip, "gzip", p.gzETag
+	}
+	return p.Body, "", p.ETag
+}
+
+// Size is the number of bytes the page holds in memory, used as its cost.
+func (p *Page) Size() int {
+	n := len(p.Key) + len(p.Body) + len(p.Gzip) + len(p.Brotli) + len(p.ContentType) + 256
+	for _, f := range p.Header {
+		n += len(f.Name) + len(f.Value)
+	}
+	for _, t := range p.Tags {
+		n += len(t)
+	}
+	return n
+}
+
+// Get returns the first value of the named header (case-insensitive), or "".
+func (p *Page) Get(name string) string {
+	for _, f := range p.Header {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Priority orders work that needs the origin. Lower values go first.
+type Priority uint8
+
+// The four kinds of origin work, most urgent first.
+const (
+	PriorityMiss       Priority = iota // a user or crawler waiting for a page
+	PriorityInvalidate                 // regeneration after an invalidation
+	PrioritySweep                      // the rolling freshness sweep
+	PriorityBulk                       // bulk pre-generation
+	NumPriorities
+)
+
+func (p Priority) String() string {
+	switch p {
+	case PriorityMiss:
+		return "miss"
+	case PriorityInvalidate:
+		return "invalidate"
+	case PrioritySweep:
+		return "sweep"
+	case PriorityBulk:
+		return "bulk"
+	}
+	return "unknown"
+}
