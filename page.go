@@ -134,3 +134,39 @@ func (p Priority) String() string {
 	}
 	return "unknown"
 }
+
+// Fill asks for one page to be generated from the origin.
+type Fill struct {
+	// Key is the cache key; Host and URI are what the origin is sent (the
+	// URI's bytes are the key's path and query).
+	Key, Host, URI string
+	// ClientIP is the address of the client that caused the fill, if any,
+	// for X-Forwarded-For.
+	ClientIP string
+	// Priority orders the fill under the origin budget.
+	Priority Priority
+	// NoStore fetches and builds the page but never writes it anywhere.
+	NoStore bool
+}
+
+// Result is what a Fill produced.
+type Result struct {
+	// Page is the origin's response as a page. When Cacheable is false it
+	// is a pass-through copy for the one requester that caused it (it may
+	// carry Set-Cookie) and must never be shared or stored.
+	Page *Page
+	// Cacheable reports whether the response may be stored and shared.
+	Cacheable bool
+	// Negative reports a 404/410 that may be remembered briefly in memory.
+	Negative bool
+	// Reason says why the response is not cacheable ("set-cookie",
+	// "cache-control", "status", "vary", "too-large", …), for logs and
+	// Cache-Status.
+	Reason string
+	// Changed is true when the stored copy was written (false when the new
+	// content hashed the same as the stored one, or nothing was stored).
+	Changed bool
+	// StoreErr is a failure to persist a cacheable page; the page is still
+	// served.
+	StoreErr error
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"time"
+
+	"github.com/pregen/edge"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// adminServer builds the admin listener's server: /healthz, /metrics and
+// /status for anyone who can reach it (keep it on loopback), and mutating
+// endpoints behind the bearer token.
+func (m *Main) adminServer() *fasthttp.Server {
+	prom := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
+	return &fasthttp.Server{
+		Name:                  "edge-admin",
+		NoDefaultServerHeader: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		MaxRequestBodySize:    1 << 20,
+		Concurrency:           256,
+		CloseOnShutdown:       true,
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+			switch path := string(ctx.Path()); {
+			case path == "/healthz" && ctx.IsGet():
+				ctx.SetContentType("text/plain; charset=utf-8")
+				ctx.SetBodyString("ok\n")
+			case path == "/metrics" && ctx.IsGet():
+				prom(ctx)
+			case path == "/status" && ctx.IsGet():
+				m.writeJSON(ctx, fasthttp.StatusOK, m.status())
+			case path == "/reload" && ctx.IsPost():
+				if m.authorized(ctx) {
+					m.reload("admin API")
+					m.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "reloaded"})
+				}
+			case path == "/healthz" || path == "/metrics" || path == "/status" || path == "/reload":
+				ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
+			default:
+				ctx.Error("not found\n", fasthttp.StatusNotFound)
+			}
+		},
+	}
+}
+
+// authorized checks the bearer token in constant time; it answers 401
+// itself when the token is missing or wrong, and 403 when none is
+// configured (mutations are then disabled).
+func (m *Main) authorized(ctx *fasthttp.RequestCtx) bool {
+	token := m.cfg.Load().Admin.Token
+	if token == "" {
+		ctx.Error("admin.token (or EDGE_ADMIN_TOKEN) is not set: mutating endpoints are disabled\n", fasthttp.StatusForbidden)
+		return false
+	}
+	got := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	want := "Bearer " + token
+	if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="edge-admin"`)
+		ctx.Error("unauthorized\n", fasthttp.StatusUnauthorized)
+		return false
+	}
+	return true
+}
+
+func (m *Main) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+// Status is the /status document.
+type Status struct {
+	Version       string         `json:"version"`
+	UptimeSeconds int64          `json:"uptime_seconds"`
+	Origin        string         `json:"origin"`
+	Requests      map[string]int `json:"requests"`
+	Coalesced     int64          `json:"coalesced_waiters"`
+	LockTimeouts  int64          `json:"lock_timeouts"`
+	Errors4xx     int64          `json:"errors_4xx"`
+	Errors5xx     int64          `json:"errors_5xx"`
+	NotStored     int64          `json:"not_stored"`
+	InFlight      int            `json:"generations_in_flight"`
+	Memory        TierStatus     `json:"memory"`
+	Disk          DiskStatus     `json:"disk"`
+	Budget        BudgetStatus   `json:"origin_budget"`
+}
+
+// TierStatus describes one tier.
+type TierStatus struct {
+	Pages int64 `json:"pages"`
+	Bytes int64 `json:"bytes"`
+}
+
+// DiskStatus describes the disk tier.
+type DiskStatus struct {
+	TierStatus
+	WriteErrors int64 `json:"write_errors"`
+	Watches     int64 `json:"watches"`
+}
+
+// BudgetStatus describes the origin budget.
+type BudgetStatus struct {
+	Slots  int            `json:"slots"`
+	InUse  int            `json:"in_use"`
+	Queued map[string]int `json:"queued"`
+}
+
+func (m *Main) status() Status {
+	ps := m.proxy.Stats()
+	ds := m.store.Stats()
+	cfg := m.cfg.Load()
+	b := m.origin.Budget()
+	queued := map[string]int{}
+	for p := edge.Priority(0); p < edge.NumPriorities; p++ {
+		queued[p.String()] = b.Queued(p)
+	}
+	return Status{
+		Version:       version,
+		UptimeSeconds: int64(time.Since(m.started).Seconds()),
+		Origin:        cfg.Origin.URL,
+		Requests:      map[string]int{"HIT": int(ps.Hit), "MISS": int(ps.Miss), "STALE": int(ps.Stale), "BYPASS": int(ps.Bypass)},
+		Coalesced:     ps.Coalesced, LockTimeouts: ps.LockTimeouts,
+		Errors4xx: ps.Errors4xx, Errors5xx: ps.Errors5xx, NotStored: ps.NotStored,
+		InFlight: m.proxy.InFlight(),
+		Memory:   TierStatus{Pages: m.memory.Pages(), Bytes: m.memory.Bytes()},
+		Disk:     DiskStatus{TierStatus: TierStatus{Pages: ds.Pages, Bytes: ds.Bytes}, WriteErrors: ds.WriteErrors, Watches: ds.Watches},
+		Budget:   BudgetStatus{Slots: cfg.Origin.Concurrency, InUse: b.InUse(), Queued: queued},
+	}
+}

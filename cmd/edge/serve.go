@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/pregen/edge/gen"
+	"github.com/pregen/edge/internal/cachekey"
+	"github.com/pregen/edge/internal/memcache"
+	"github.com/pregen/edge/internal/origin"
+	"github.com/pregen/edge/internal/store"
+	"github.com/pregen/edge/proxy"
+	"golang.org/x/sync/errgroup"
+)
+
+// Interface guards: the concrete tiers satisfy the interfaces their users
+// define.
+var (
+	_ proxy.Memory    = (*memcache.Cache)(nil)
+	_ proxy.Store     = (*store.Store)(nil)
+	_ proxy.Generator = (*gen.Generator)(nil)
+	_ proxy.Origin    = (*origin.Client)(nil)
+	_ gen.Origin      = (*origin.Client)(nil)
+	_ gen.Store       = (*store.Store)(nil)
+)
+
+// Main is one running edge server: the config and every part built from it.
+// Tests drive the real wiring through it. Run may be called once.
+type Main struct {
+	Config     Config
+	ConfigPath string // watched for safe reloads when set
+	LogOutput  io.Writer
+	// PublicListener and AdminListener, when set before Run, are used
+	// instead of listening on Config.Listen / Config.Admin.Listen.
+	PublicListener, AdminListener net.Listener
+	// Ready, if set, is closed once both listeners accept connections.
+	Ready chan struct{}
+
+	flags   commonFlags
+	logger  *slog.Logger
+	level   *slog.LevelVar
+	started time.Time
+
+	store   *store.Store
+	memory  *memcache.Cache
+	origin  *origin.Client
+	proxy   *proxy.Server
+	metrics *metrics
+	cfg     atomic.Pointer[Config] // the config in force (reloads swap it)
+}
+
+// Run builds edge, serves until ctx is done, then drains: the listeners
+// stop accepting, requests and generations in flight finish (bounded by
+// server.shutdown_timeout), and the store is closed.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	m.cfg.Store(&cfg)
+	m.started = time.Now()
+	m.level = new(slog.LevelVar)
+	lvl, _ := parseLevel(cfg.Log.Level)
+	m.level.Set(lvl)
+	out := m.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	opts := &slog.HandlerOptions{Level: m.level}
+	if cfg.Log.Format == "json" {
+		m.logger = slog.New(slog.NewJSONHandler(out, opts))
+	} else {
+		m.logger = slog.New(slog.NewTextHandler(out, opts))
+	}
+
+	if err := m.build(cfg); err != nil {
+		return err
+	}
+	defer m.close()
+
+	pub, err := listen(m.PublicListener, cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	adm, err := listen(m.AdminListener, cfg.Admin.Listen)
+	if err != nil {
+		pub.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	m.PublicListener, m.AdminListener = pub, adm
+
+	public := m.proxy.HTTPServer(limits(cfg))
+	admin := m.adminServer()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return public.Serve(pub) })
+	g.Go(func() error { return admin.Serve(adm) })
+	g.Go(func() error { return m.store.Run(gctx) })
+	g.Go(func() error { return m.watchConfig(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		m.logger.Info("shutting down: draining requests and generations")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		err := public.ShutdownWithContext(sctx)
+		m.proxy.Wait()
+		return errors.Join(err, admin.ShutdownWithContext(sctx))
+	})
+	m.logger.Info("edge serving", "listen", pub.Addr().String(), "admin", adm.Addr().String(),
+		"origin", cfg.Origin.URL, "root", cfg.Store.Root)
+	if m.Ready != nil {
+		close(m.Ready)
+	}
+	err = g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	m.logger.Info("edge stopped")
+	return err
+}
+
+func listen(ln net.Listener, addr string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+// build makes every part from the config.
+func (m *Main) build(cfg Config) error {
+	keys, err := cachekey.New(cachekey.Rules{
+		Hosts: cfg.Hosts, QueryAllow: cfg.Cache.QueryAllow, QueryIgnore: nonNil(cfg.Cache.QueryIgnore),
+		MaxURIBytes: cfg.Cache.MaxURIBytes,
+	})
+	if err != nil {
+		return &ConfigError{File: m.configName(), Key: "hosts", Err: err}
+	}
+	// The memory tier and the store refer to each other through callbacks:
+	// an outside change to a file drops the memory copy; a page leaving
+	// memory no longer needs watching.
+	var st *store.Store
+	mem, err := memcache.New(memcache.Config{
+		MaxBytes: int64(cfg.Memory.MaxBytes),
+		OnEvict: func(key string) {
+			if st != nil {
+				st.Unwatch(key)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	st, err = store.Open(cfg.Store.Root, store.Options{
+		NoSync: cfg.Store.NoSync, Logger: m.logger, OnChange: mem.Delete,
+	})
+	if err != nil {
+		mem.Close()
+		return err
+	}
+	m.metrics = newMetrics()
+	oc, err := origin.New(origin.Config{
+		URL: cfg.Origin.URL, ConnectTimeout: cfg.Origin.ConnectTimeout,
+		FirstByteTimeout: cfg.Origin.FirstByteTimeout, Timeout: cfg.Origin.Timeout,
+		MaxConns: cfg.Origin.MaxConns, MaxResponseBytes: int(cfg.Origin.MaxResponseBytes),
+		Budget:  origin.NewBudget(cfg.Origin.Concurrency, 0),
+		Observe: m.metrics.observeOrigin,
+	})
+	if err != nil {
+		st.Close()
+		mem.Close()
+		return &ConfigError{File: m.configName(), Key: "origin.url", Err: err}
+	}
+	g := &gen.Generator{
+		Origin: oc, Store: st, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
+		GzipLevel: cfg.Store.GzipLevel, BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
+	}
+	px := &proxy.Server{
+		Keys: keys, Memory: mem, Store: st, Generator: g, Origin: oc,
+		FillTimeout: cfg.Origin.Timeout, Proto: cfg.Origin.ForwardedProto, Logger: m.logger,
+	}
+	px.SetPolicy(policy(cfg))
+	m.store, m.memory, m.origin, m.proxy = st, mem, oc, px
+	m.metrics.register(m)
+	return nil
+}
+
+func (m *Main) close() {
+	m.origin.Close()
+	if err := m.store.Close(); err != nil {
+		m.logger.Error("closing store", "err", err)
+	}
+	m.memory.Close()
+}
+
+func (m *Main) configName() string {
+	if m.ConfigPath == "" {
+		return "flags"
+	}
+	return m.ConfigPath
+}
+
+// nonNil keeps an explicitly empty list distinct from "use the default".
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func policy(cfg Config) proxy.Policy {
+	return proxy.Policy{
+		BypassCookies: nonNil(cfg.Cache.BypassCookies), BypassPaths: cfg.Cache.BypassPaths,
+		NegativeTTL: cfg.Cache.NegativeTTL, UncacheableTTL: cfg.Cache.UncacheableTTL,
+		LockTimeout: cfg.Cache.LockTimeout, MaxWaiters: cfg.Cache.MaxWaiters,
+	}
+}
+
+func limits(cfg Config) proxy.Limits {
+	s := cfg.Server
+	return proxy.Limits{
+		ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout,
+		MaxHeaderBytes: int(s.MaxHeaderBytes), MaxBodyBytes: int(s.MaxBodyBytes),
+		MaxConns: s.MaxConns, MaxConnsPerIP: s.MaxConnsPerIP,
+	}
+}

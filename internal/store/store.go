@@ -1,0 +1,449 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pregen/edge"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options configures a Store. The zero value is the crash-safe default.
+// Open copies what it needs; changing Options afterwards has no effect.
+type Options struct {
+	// NoSync skips fsync of files, directories and the index. Faster, but a
+	// power loss may lose recent pages or corrupt the index (delete
+	// @edge/index.db and run Fsck to rebuild it). Zero value: sync everything.
+	NoSync bool
+	// Logger receives what has no caller to return it to: watcher errors,
+	// Fsck repairs, temp files removed at Open. Put and Delete return their
+	// errors instead. If nil, slog.Default() is used.
+	Logger *slog.Logger
+	// OnChange is called, from the goroutine running Run, when a watched
+	// page's files were replaced or removed by another process, so the memory
+	// tier can drop its copy. It must not block for long. If nil, changes are
+	// still reconciled into the index but nobody is told.
+	OnChange func(key string)
+	// Debounce is how long the watcher waits after the last event in a page
+	// directory before looking at it. If zero, 100ms.
+	Debounce time.Duration
+	// MaxWatches caps the number of watched page directories (each costs an
+	// inotify watch). If zero, 8192.
+	MaxWatches int
+}
+
+// Stats are the store's counters, returned by value (a snapshot). Pages and
+// Bytes come from the index and survive restarts; WriteErrors counts failed
+// Put and Delete calls since Open.
+type Stats struct {
+	Pages       int64 // stored pages
+	Bytes       int64 // bytes of all variants of all pages (sidecars excluded)
+	WriteErrors int64
+	Watches     int64 // watched page directories
+}
+
+// Meta is what the index knows about a page, without its bodies. It is a
+// value shared with nobody; its Tags slice is a fresh copy.
+type Meta struct {
+	Key, ContentType, ETag string
+	Status                 int
+	Size                   int64 // identity body
+	Bytes                  int64 // all variants
+	GeneratedAt            time.Time
+	Tags                   []string
+	Stale                  bool
+	Gzip, Brotli           bool
+}
+
+// Store is the disk tier: pages as plain files under one root directory,
+// indexed by an embedded bbolt database. It is safe for concurrent use by
+// multiple goroutines; only one Store (one process) may have a directory
+// open at a time.
+type Store struct {
+	dir        string // absolute path of the root, for the watcher
+	root       *os.Root
+	db         *bolt.DB
+	log        *slog.Logger
+	noSync     bool
+	onChange   func(key string)
+	debounce   time.Duration
+	maxWatches int
+
+	// locks serialise the writers of one page directory (Put, Delete, the
+	// watcher; Get when it must wait for a writer); a key always maps to
+	// the same stripe.
+	locks [256]sync.Mutex
+
+	writers     atomic.Int32 // index writers in flight (see indexWrite)
+	pages       atomic.Int64
+	bytes       atomic.Int64
+	writeErrors atomic.Int64
+
+	tmpPrefix string
+	tmpSeq    atomic.Uint64
+	tmpMu     sync.Mutex          // protects tmpLive
+	tmpLive   map[string]struct{} // temp files being written, kept by Fsck
+
+	w *watcher // nil when inotify is unavailable
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// Test seams, set only by tests before use.
+	createTemp  func(name string) (tempFile, error) // opens a new temp file
+	onRecheck   func(key string, changed bool)      // sees every watcher verdict
+	onBatchDone func()                              // after each Fsck batch
+}
+
+// Open opens (creating if needed) the store rooted at dir. It takes the
+// index lock (failing after one second with an error wrapping ErrLocked if
+// another process holds it), removes the temp files a crash left behind and
+// loads the counters; it does not read the page tree, so it costs the same
+// for ten pages or ten million.
+func Open(dir string, o Options) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	s := &Store{
+		dir:        abs,
+		root:       root,
+		log:        o.Logger,
+		noSync:     o.NoSync,
+		onChange:   o.OnChange,
+		debounce:   o.Debounce,
+		maxWatches: o.MaxWatches,
+		tmpLive:    make(map[string]struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.debounce <= 0 {
+		s.debounce = 100 * time.Millisecond
+	}
+	if s.maxWatches <= 0 {
+		s.maxWatches = 8192
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	s.tmpPrefix = hex.EncodeToString(rnd[:])
+	s.createTemp = s.openTemp
+
+	fail := func(err error) (*Store, error) {
+		if s.db != nil {
+			_ = s.db.Close()
+		}
+		_ = root.Close()
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	if err := root.MkdirAll(tmpDir, 0o755); err != nil {
+		return fail(err)
+	}
+	// The lock comes first: temp files belong to whoever holds it.
+	s.db, err = bolt.Open(dbFile, 0o644, &bolt.Options{
+		Timeout:  time.Second,
+		NoSync:   o.NoSync,
+		OpenFile: root.OpenFile,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fail(fmt.Errorf("%w (index %s is locked)", ErrLocked, dbFile))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("index %s: %w", dbFile, err))
+	}
+	s.db.MaxBatchDelay = 2 * time.Millisecond
+	if err := s.initIndex(); err != nil {
+		return fail(fmt.Errorf("index: %w", err))
+	}
+	n, err := s.removeTemps()
+	if err != nil {
+		return fail(err)
+	}
+	if n > 0 {
+		s.log.Info("store: removed temp files left by a crash", "dir", abs, "count", n)
+	}
+	s.w, err = newWatcher()
+	if err != nil {
+		s.log.Warn("store: watching disabled", "err", err)
+	}
+	return s, nil
+}
+
+// Close stops the watcher (Run returns) and closes the index and the root.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.w != nil {
+			s.w.close()
+		}
+		s.closeErr = errors.Join(s.db.Close(), s.root.Close())
+	})
+	return s.closeErr
+}
+
+// lock returns the mutex serialising writers of key's directory.
+func (s *Store) lock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+}
+
+// Get returns the stored page for key, with Finish called and Stale taken
+// from the index. It returns an error wrapping edge.ErrNotFound when the key
+// has no page, or its files are not the ones the index describes even after
+// waiting for a Put of the key in progress (replaced by another process and
+// not yet reconciled, or lost).
+func (s *Store) Get(key string) (*edge.Page, error) {
+	dir, err := pageDir(key)
+	if err != nil {
+		return nil, fmt.Errorf("store: get: %w", err)
+	}
+	for attempt := range 2 {
+		if attempt > 0 {
+			// A file did not match the record: a Put of this key may be
+			// under way. Wait for it, then read the record once more.
+			mu := s.lock(key)
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		rec, _, err := s.lookup(key)
+		if errors.Is(err, errBadRecord) {
+			return nil, fmt.Errorf("%w: %w", err, edge.ErrNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			return nil, fmt.Errorf("store: get %q: %w", key, edge.ErrNotFound)
+		}
+		p, ok, err := s.readPage(key, dir, rec)
+		if err != nil {
+			return nil, fmt.Errorf("store: get %q: %w", key, err)
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("store: get %q: files do not match the index: %w", key, edge.ErrNotFound)
+}
+
+// readPage reads the files of a page; ok is false when one is missing or is
+// not the file rec describes (another identity or size).
+func (s *Store) readPage(key, dir string, rec *record) (p *edge.Page, ok bool, err error) {
+	p = &edge.Page{
+		Key:         key,
+		Status:      rec.Status,
+		ContentType: rec.ContentType,
+		Header:      rec.Header,
+		ETag:        rec.ETag,
+		GeneratedAt: rec.GeneratedAt,
+		Tags:        rec.Tags,
+		Stale:       rec.Stale,
+	}
+	// Resolve the directory once (os.Root walks a path one component at a
+	// time) and open the files relative to it.
+	pd := s.root
+	if dir != "." {
+		if pd, err = s.root.OpenRoot(dir); err != nil {
+			if isAbsent(err) {
+				err = nil
+			}
+			return nil, false, err
+		}
+		defer pd.Close()
+	}
+	files := rec.files()
+	for i, dst := range []*[]byte{&p.Body, &p.Gzip, &p.Brotli} {
+		if !files[i].present {
+			continue
+		}
+		if *dst, ok, err = readFile(pd, files[i]); !ok {
+			return nil, false, err
+		}
+	}
+	return p.Finish(), true, nil
+}
+
+// readFile reads one file of a page if it is the one f describes. The
+// identity is checked on the open file, so the bytes read are those of the
+// indexed version even if a replacement is renamed in meanwhile.
+func readFile(pd *os.Root, f pageFile) ([]byte, bool, error) {
+	fh, err := pd.Open(f.name)
+	if isAbsent(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if fi.Size() != f.size || fileIdentity(fi) != *f.id {
+		return nil, false, nil
+	}
+	b := make([]byte, f.size)
+	if _, err := io.ReadFull(fh, b); err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// Meta returns what the index knows about key, reading no page file. It
+// returns an error wrapping edge.ErrNotFound when key has no page.
+func (s *Store) Meta(key string) (Meta, error) {
+	if _, err := pageDir(key); err != nil {
+		return Meta{}, fmt.Errorf("store: meta: %w", err)
+	}
+	rec, _, err := s.lookup(key)
+	if errors.Is(err, errBadRecord) {
+		return Meta{}, fmt.Errorf("%w: %w", err, edge.ErrNotFound)
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	if rec == nil {
+		return Meta{}, fmt.Errorf("store: meta %q: %w", key, edge.ErrNotFound)
+	}
+	return rec.meta(key), nil
+}
+
+// KeysForTag calls fn for each key carrying tag, in key order, until fn
+// returns false. fn runs outside any index transaction, so it may call the
+// Store (the keys are read in chunks; a key added or removed meanwhile may
+// or may not be seen).
+func (s *Store) KeysForTag(tag string, fn func(key string) bool) error {
+	prefix := tagKey(tag, "")
+	seek, resume := prefix, false
+	for {
+		var keys []string
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketTags).Cursor()
+			k, _ := c.Seek(seek)
+			if resume && bytes.Equal(k, seek) {
+				k, _ = c.Next() // already returned
+			}
+			for ; k != nil && bytes.HasPrefix(k, prefix) && len(keys) < 512; k, _ = c.Next() {
+				keys = append(keys, string(k[len(prefix):]))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: keys for tag %q: %w", tag, err)
+		}
+		for _, k := range keys {
+			if !fn(k) {
+				return nil
+			}
+		}
+		if len(keys) < 512 {
+			return nil
+		}
+		seek, resume = tagKey(tag, keys[len(keys)-1]), true
+	}
+}
+
+// SetStale durably marks (or unmarks) the pages of keys as stale in one
+// index transaction and returns how many of the keys have a page. Put
+// replaces the mark with the Stale field of the page it stores.
+func (s *Store) SetStale(keys []string, stale bool) (int, error) {
+	var n int
+	err := s.indexWrite(func(tx *bolt.Tx) error {
+		n = 0
+		pages := tx.Bucket(bucketPages)
+		for _, k := range keys {
+			v := pages.Get([]byte(k))
+			if len(v) <= flagsOffset {
+				continue
+			}
+			n++
+			if (v[flagsOffset]&flagStale != 0) == stale {
+				continue
+			}
+			nv := bytes.Clone(v)
+			nv[flagsOffset] ^= flagStale
+			if err := pages.Put([]byte(k), nv); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: set stale: %w", err)
+	}
+	return n, nil
+}
+
+// Stats returns the counters; it costs a few atomic loads.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Pages:       s.pages.Load(),
+		Bytes:       s.bytes.Load(),
+		WriteErrors: s.writeErrors.Load(),
+	}
+	if s.w != nil {
+		st.Watches = int64(s.w.count())
+	}
+	return st
+}
+
+// testHookReadDir, set only by tests, sees every directory the store lists
+// (Open included, which is why it is not a Store field).
+var testHookReadDir func(name string)
+
+// readDir lists a directory of the root.
+func (s *Store) readDir(name string) ([]fs.DirEntry, error) {
+	if testHookReadDir != nil {
+		testHookReadDir(name)
+	}
+	return fs.ReadDir(s.root.FS(), name)
+}
+
+// removeTemps removes every temp file not being written by this process.
+func (s *Store) removeTemps() (int, error) {
+	ents, err := s.readDir(tmpDir)
+	if err != nil {
+		return 0, fmt.Errorf("list temp files: %w", err)
+	}
+	var n int
+	for _, e := range ents {
+		name := tmpDir + "/" + e.Name()
+		s.tmpMu.Lock()
+		_, live := s.tmpLive[name]
+		s.tmpMu.Unlock()
+		if live {
+			continue
+		}
+		err := s.root.Remove(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // renamed or removed by its writer meanwhile
+		}
+		if err != nil {
+			err = s.root.RemoveAll(name) // a directory
+		}
+		if err != nil {
+			return n, fmt.Errorf("remove temp file: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,36 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/pregen/edge"
+	"github.com/valyala/fasthttp"
+)
+
+// Memory is the in-memory tier. *memcache.Cache satisfies it.
+type Memory interface {
+	Get(key []byte) (*edge.Page, bool)
+	Set(p *edge.Page) bool
+	SetTTL(p *edge.Page, ttl time.Duration) bool
+}
+
+// Store is the disk tier. *store.Store satisfies it.
+type Store interface {
+	// Get returns the stored page or an error wrapping edge.ErrNotFound.
+	Get(key string) (*edge.Page, error)
+	// Watch asks to be told when another process replaces the page's
+	// files; it reports false when the page cannot be watched.
+	Watch(key string) bool
+}
+
+// Generator makes a page from the origin (and stores it when allowed).
+// *gen.Generator satisfies it.
+type Generator interface {
+	Generate(ctx context.Context, f edge.Fill) (edge.Result, error)
+}
+
+// Origin passes a request through to the origin. *origin.Client satisfies it.
+type Origin interface {
+	Do(ctx context.Context, p edge.Priority, req *fasthttp.Request, resp *fasthttp.Response) error
+}

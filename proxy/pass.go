@@ -1,0 +1,62 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/pregen/edge"
+	"github.com/pregen/edge/internal/cachekey"
+	"github.com/valyala/fasthttp"
+)
+
+// tagHeaders are consumed by edge and never reach clients.
+var tagHeaders = []string{"Surrogate-Key", "Xkey", "Cache-Tag", "Surrogate-Control"}
+
+// spoofable are client-supplied headers that could make the origin believe
+// something about the request that edge did not say; they are removed
+// before anything is forwarded.
+var spoofable = []string{
+	"Forwarded", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Forwarded-Server",
+	"X-Host", "X-Original-Url", "X-Rewrite-Url", "X-Real-Ip",
+}
+
+// pass sends the request to the origin as it came (normalised URI, edge's
+// forwarding headers) and relays the answer. Nothing is stored.
+func (s *Server) pass(ctx *fasthttp.RequestCtx, res cachekey.Result, cacheStatus string) error {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	ctx.Request.CopyTo(req)
+	req.SetRequestURIBytes(res.URI)
+	req.Header.SetHostBytes(res.Host)
+	for _, h := range spoofable {
+		req.Header.Del(h)
+	}
+	req.Header.Set(fasthttp.HeaderXForwardedFor, ctx.RemoteIP().String())
+	req.Header.Set("X-Forwarded-Proto", s.proto())
+	req.Header.SetBytesV("X-Forwarded-Host", ctx.Host())
+
+	fctx, cancel := context.WithTimeout(context.Background(), s.fillTimeout())
+	defer cancel()
+	if err := s.Origin.Do(fctx, edge.PriorityMiss, req, resp); err != nil {
+		return err
+	}
+	s.stats.bypass.Add(1)
+	resp.CopyTo(&ctx.Response)
+	h := &ctx.Response.Header
+	for _, t := range tagHeaders {
+		h.Del(t)
+	}
+	h.Set("X-Cache", xcache[outBypass])
+	h.Set("Cache-Status", cacheStatus)
+	h.Set(fasthttp.HeaderAge, "0")
+	return nil
+}
+
+func (s *Server) proto() string {
+	if s.Proto == "" {
+		return "http"
+	}
+	return s.Proto
+}

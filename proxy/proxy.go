@@ -1,0 +1,273 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"log/slog"
+
+	"github.com/pregen/edge"
+	"github.com/pregen/edge/internal/cachekey"
+	"github.com/valyala/fasthttp"
+)
+
+// Server is edge's request handler. Set the exported fields, then call
+// SetPolicy (optional) and use Handler; do not change the fields after the
+// first request. It is safe for concurrent use.
+type Server struct {
+	// Keys turns requests into cache keys. Required.
+	Keys *cachekey.Normalizer
+	// Memory, Store, Generator and Origin are the tiers and the way to the
+	// origin. All required.
+	Memory    Memory
+	Store     Store
+	Generator Generator
+	Origin    Origin
+	// FillTimeout bounds one generation, independent of the requesting
+	// client (a generation finishes and is stored even if its client left).
+	// Zero means 60s.
+	FillTimeout time.Duration
+	// Proto is the scheme clients used to reach edge, sent to the origin as
+	// X-Forwarded-Proto on pass-through requests. Empty means "http".
+	Proto string
+	// Logger receives warnings. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+
+	policy  atomic.Pointer[Policy]
+	flights flight
+	bg      sync.WaitGroup // background refreshes of stale pages
+	stats   stats
+}
+
+// SetPolicy installs a new policy; requests already running keep the old
+// one. Safe for concurrent use.
+func (s *Server) SetPolicy(p Policy) { s.policy.Store(p.compile()) }
+
+func (s *Server) pol() *Policy {
+	if p := s.policy.Load(); p != nil {
+		return p
+	}
+	s.policy.CompareAndSwap(nil, Policy{}.compile())
+	return s.policy.Load()
+}
+
+// Wait blocks until background refreshes started by requests have ended
+// (for shutdown).
+func (s *Server) Wait() { s.bg.Wait() }
+
+// InFlight reports how many generations are running.
+func (s *Server) InFlight() int { return s.flights.inFlight() }
+
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Handler is the fasthttp.RequestHandler of the public listener.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	defer s.recoverPanic(ctx)
+	buf := scratch.Get().(*[]byte)
+	if err := s.serve(ctx, buf); err != nil {
+		s.writeError(ctx, err)
+	}
+	scratch.Put(buf)
+}
+
+func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
+	res, b, err := s.Keys.Normalize((*buf)[:0], ctx.Host(), ctx.RequestURI())
+	*buf = b
+	if err != nil {
+		return err
+	}
+	pol := s.pol()
+	switch {
+	case !ctx.IsGet() && !ctx.IsHead():
+		return s.pass(ctx, res, csBypassMethod)
+	case res.Bypass, pol.private(&ctx.Request, res.URI):
+		return s.pass(ctx, res, csBypassRequest)
+	}
+	if p, ok := s.Memory.Get(res.Key); ok {
+		return s.serveStored(ctx, p, res)
+	}
+	key := string(res.Key)
+	p, err := s.Store.Get(key)
+	switch {
+	case err == nil:
+		s.promote(p)
+		return s.serveStored(ctx, p, res)
+	case !errors.Is(err, edge.ErrNotFound):
+		s.log().Warn("disk tier read failed; treating as a miss", "key", key, "err", err)
+	}
+	return s.miss(ctx, key, res, pol)
+}
+
+// serveStored answers from a page held by a tier: a hit, a remembered 404,
+// a hit-for-miss marker (then pass), or a stale page (then refresh it in
+// the background).
+func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cachekey.Result) error {
+	switch {
+	case p.Status == 0: // remembered as uncacheable: go straight to the origin
+		return s.pass(ctx, res, csUncacheableHit)
+	case p.Stale:
+		s.stats.stale.Add(1)
+		s.refresh(string(res.Key), res, ctx)
+		s.respond(ctx, p, outStale, csStale)
+	case p.Status == fasthttp.StatusNotFound || p.Status == fasthttp.StatusGone:
+		s.stats.hit.Add(1)
+		s.respond(ctx, p, outHit, csNegativeHit)
+	default:
+		s.stats.hit.Add(1)
+		s.respond(ctx, p, outHit, csHit)
+	}
+	return nil
+}
+
+// promote copies a page read from disk into memory and asks the disk tier
+// to report outside changes to it; a page that cannot be watched is kept
+// in memory only briefly.
+func (s *Server) promote(p *edge.Page) {
+	if s.Store.Watch(p.Key) {
+		s.Memory.Set(p)
+		return
+	}
+	s.Memory.SetTTL(p, time.Second)
+}
+
+func (s *Server) fill(key string, res cachekey.Result, ctx *fasthttp.RequestCtx, prio edge.Priority, noStore bool) edge.Fill {
+	return edge.Fill{
+		Key: key, Host: string(res.Host), URI: string(res.URI),
+		ClientIP: ctx.RemoteIP().String(), Priority: prio, NoStore: noStore,
+	}
+}
+
+// miss generates a page nobody has: one generation per key, the other
+// requesters blocked on it until it ends or their lock timeout fires.
+func (s *Server) miss(ctx *fasthttp.RequestCtx, key string, res cachekey.Result, pol *Policy) error {
+	c, leader, err := s.flights.join(key, pol.MaxWaiters)
+	if err != nil {
+		return err
+	}
+	if leader {
+		r, err := s.lead(key, s.fill(key, res, ctx, edge.PriorityMiss, false), c, pol)
+		return s.answer(ctx, r, err, csMissStored)
+	}
+	t := time.NewTimer(pol.LockTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		s.stats.coalesced.Add(1)
+		if c.err != nil || c.res.Cacheable || c.res.Negative {
+			return s.answer(ctx, c.res, c.err, csCollapsed)
+		}
+		// The response was private to the leader: never share it.
+		return s.pass(ctx, res, csUncacheableHit)
+	case <-t.C:
+		s.stats.lockTimeouts.Add(1)
+		r, err := s.generate(s.fill(key, res, ctx, edge.PriorityMiss, true))
+		return s.answer(ctx, r, err, csLockTimeout)
+	}
+}
+
+// lead runs the generation of a flight and publishes it to the waiters.
+func (s *Server) lead(key string, f edge.Fill, c *call, pol *Policy) (r edge.Result, err error) {
+	defer func() { s.flights.finish(key, c, r, err) }()
+	// Re-check inside the flight: a generation that ended between our
+	// lookup and join has already stored the page.
+	if p, err := s.Store.Get(key); err == nil && !p.Stale {
+		s.promote(p)
+		return edge.Result{Page: p, Cacheable: true}, nil
+	}
+	r, err = s.generate(f)
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case r.Cacheable:
+		if r.StoreErr != nil {
+			s.stats.storeErrors.Add(1)
+			s.log().Warn("page not persisted; serving it anyway", "key", key, "err", r.StoreErr)
+			s.Memory.SetTTL(r.Page, pol.UncacheableTTL)
+		} else {
+			s.promote(r.Page)
+		}
+	case r.Negative && pol.NegativeTTL > 0:
+		s.stats.notStored.Add(1)
+		s.Memory.SetTTL(r.Page, pol.NegativeTTL)
+	default:
+		s.stats.notStored.Add(1)
+		s.Memory.SetTTL(&edge.Page{Key: key}, pol.UncacheableTTL)
+	}
+	return r, nil
+}
+
+func (s *Server) generate(f edge.Fill) (edge.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.fillTimeout())
+	defer cancel()
+	return s.Generator.Generate(ctx, f)
+}
+
+// refresh regenerates a stale page in the background unless a generation
+// of it is already running. Failures leave the stale page in place.
+func (s *Server) refresh(key string, res cachekey.Result, ctx *fasthttp.RequestCtx) {
+	c, ok := s.flights.tryLead(key)
+	if !ok {
+		return
+	}
+	f := s.fill(key, res, ctx, edge.PriorityInvalidate, false)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		r, err := s.generate(f)
+		switch {
+		case err != nil:
+			s.log().Info("refresh of stale page failed; keeping it", "key", key, "err", err)
+		case r.Cacheable && r.StoreErr == nil:
+			s.promote(r.Page)
+		}
+		s.flights.finish(key, c, r, err)
+	}()
+}
+
+// answer writes the result of a generation to one requester.
+func (s *Server) answer(ctx *fasthttp.RequestCtx, r edge.Result, err error, cacheStatus string) error {
+	if err != nil {
+		return err
+	}
+	if !r.Cacheable && !r.Negative || r.StoreErr != nil {
+		cacheStatus = csMissNotStored
+	}
+	s.stats.miss.Add(1)
+	s.respond(ctx, r.Page, outMiss, cacheStatus)
+	return nil
+}
+
+func (s *Server) fillTimeout() time.Duration {
+	if s.FillTimeout <= 0 {
+		return 60 * time.Second
+	}
+	return s.FillTimeout
+}
+
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// Waiting reports how many requests are blocked waiting for another
+// request's generation.
+func (s *Server) Waiting() int { return s.flights.waiting() }
+
+// recoverPanic turns a panic in the request path into a 500 for that one
+// request instead of the end of the process (fasthttp does not recover).
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		s.log().Error("panic serving request", "uri", string(ctx.RequestURI()), "panic", v, "stack", string(debug.Stack()))
+		s.writeError(ctx, fmt.Errorf("%w: %v", errPanic, v))
+	}
+}
