@@ -31,8 +31,9 @@ type Generator struct {
 	// MaxObjectBytes is the largest body that is stored; larger responses
 	// pass through. Zero means 8 MiB.
 	MaxObjectBytes int
-	// GzipLevel and BrotliLevel set the compression of the stored variants.
-	// Zero means 6 for gzip and 5 for brotli.
+	// GzipLevel (1-9) and BrotliLevel (1-11) set the compression of the
+	// stored variants. Zero or out of range means 6 for gzip and 5 for
+	// brotli.
 	GzipLevel, BrotliLevel int
 	// Proto is sent as X-Forwarded-Proto on fills. Empty means "http".
 	Proto string
@@ -96,14 +97,14 @@ func (g *Generator) maxObject() int {
 }
 
 func (g *Generator) gzipLevel() int {
-	if g.GzipLevel == 0 {
+	if g.GzipLevel < 1 || g.GzipLevel > 9 {
 		return 6
 	}
 	return g.GzipLevel
 }
 
 func (g *Generator) brotliLevel() int {
-	if g.BrotliLevel == 0 {
+	if g.BrotliLevel < 1 || g.BrotliLevel > 11 {
 		return 5
 	}
 	return g.BrotliLevel

@@ -56,6 +56,7 @@ func Tags(h *fasthttp.ResponseHeader) []string {
 // Page. pass keeps Set-Cookie (a pass-through copy for one requester).
 func buildPage(key string, resp *fasthttp.Response, now time.Time, pass bool) *edge.Page {
 	h := &resp.Header
+	h.SetNoDefaultContentType(true) // an absent Content-Type stays absent
 	p := &edge.Page{
 		Key:         key,
 		Status:      resp.StatusCode(),

@@ -15,35 +15,51 @@ type verdict struct {
 }
 
 // judge applies the storage rules (Varnish's builtin rules as the floor):
-// only 200, 301 and 308 are stored; Set-Cookie, Cache-Control private,
-// no-store or no-cache, Vary: * or Vary on a header edge does not key, a
-// non-identity Content-Encoding, and bodies over maxBytes pass through.
+// a response is shareable only without Set-Cookie, without Cache-Control
+// private, no-store or no-cache, without Vary: * or Vary on a header edge
+// does not key, with an identity body no larger than maxBytes. A shareable
+// 200, 301 or 308 is stored; a shareable 404 or 410 may be remembered in
+// memory only; everything else passes through.
 func judge(resp *fasthttp.Response, maxBytes int) verdict {
-	h := &resp.Header
-	status := resp.StatusCode()
-	switch status {
-	case fasthttp.StatusOK, fasthttp.StatusMovedPermanently, fasthttp.StatusPermanentRedirect:
-	case fasthttp.StatusNotFound, fasthttp.StatusGone:
-		if h.Peek(fasthttp.HeaderSetCookie) == nil && !privateCacheControl(h.Peek(fasthttp.HeaderCacheControl)) {
-			return verdict{negative: true, reason: "status"}
-		}
-		return verdict{reason: "status"}
-	default:
-		return verdict{reason: "status"}
+	if reason := unshareable(resp, maxBytes); reason != "" {
+		return verdict{reason: reason}
 	}
+	switch resp.StatusCode() {
+	case fasthttp.StatusOK, fasthttp.StatusMovedPermanently, fasthttp.StatusPermanentRedirect:
+		return verdict{cacheable: true}
+	case fasthttp.StatusNotFound, fasthttp.StatusGone:
+		return verdict{negative: true, reason: "status"}
+	}
+	return verdict{reason: "status"}
+}
+
+// unshareable names the first rule that forbids sharing a response, or "".
+// Repeated header lines count as one comma-joined list.
+func unshareable(resp *fasthttp.Response, maxBytes int) string {
+	h := &resp.Header
+	ce := h.ContentEncoding()
 	switch {
 	case h.Peek(fasthttp.HeaderSetCookie) != nil:
-		return verdict{reason: "set-cookie"}
-	case privateCacheControl(h.Peek(fasthttp.HeaderCacheControl)):
-		return verdict{reason: "cache-control"}
-	case !varyKeyed(h.Peek(fasthttp.HeaderVary)):
-		return verdict{reason: "vary"}
-	case len(h.ContentEncoding()) > 0 && !bytes.EqualFold(h.ContentEncoding(), []byte("identity")):
-		return verdict{reason: "content-encoding"}
+		return "set-cookie"
+	case privateCacheControl(joined(h, fasthttp.HeaderCacheControl)):
+		return "cache-control"
+	case !varyKeyed(joined(h, fasthttp.HeaderVary)):
+		return "vary"
+	case len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")):
+		return "content-encoding"
 	case len(resp.Body()) > maxBytes:
-		return verdict{reason: "too-large"}
+		return "too-large"
 	}
-	return verdict{cacheable: true}
+	return ""
+}
+
+// joined returns every line of a header joined with commas.
+func joined(h *fasthttp.ResponseHeader, name string) []byte {
+	all := h.PeekAll(name)
+	if len(all) <= 1 {
+		return h.Peek(name)
+	}
+	return bytes.Join(all, []byte(","))
 }
 
 // privateCacheControl reports whether a Cache-Control value forbids a shared

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"log/slog"
+	"strconv"
 
 	"github.com/pregen/edge"
 	"github.com/pregen/edge/internal/cachekey"
@@ -48,6 +49,7 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retry)
 	}
 	ctx.SetBodyString(fasthttp.StatusMessage(status) + "\n")
+	setErrorCacheHeaders(&ctx.Response.Header, status)
 	if status >= 500 {
 		s.stats.errors5xx.Add(1)
 		s.log().Warn("request failed", "uri", string(ctx.RequestURI()), "status", status, "err", err)
@@ -62,4 +64,18 @@ func (s *Server) log() *slog.Logger {
 		return slog.Default()
 	}
 	return s.Logger
+}
+
+// setErrorCacheHeaders gives edge's own error responses the cache headers
+// every response carries: a request refused before the cache (4xx) is a
+// BYPASS, a failed fetch (5xx) a MISS whose forward failed.
+func setErrorCacheHeaders(h *fasthttp.ResponseHeader, status int) {
+	h.Set(fasthttp.HeaderAge, "0")
+	if status < 500 {
+		h.Set("X-Cache", xcache[outBypass])
+		h.Set("Cache-Status", "edge; fwd=request; detail=rejected")
+		return
+	}
+	h.Set("X-Cache", xcache[outMiss])
+	h.Set("Cache-Status", "edge; fwd=uri-miss; fwd-status="+strconv.Itoa(status))
 }

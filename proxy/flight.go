@@ -43,6 +43,13 @@ func (f *flight) join(key string, maxWaiters int) (c *call, leader bool, err err
 	return c, true, nil
 }
 
+// leave removes a waiter that gave up before the call finished.
+func (f *flight) leave(c *call) {
+	f.mu.Lock()
+	c.waiters--
+	f.mu.Unlock()
+}
+
 // tryLead starts a call for key only if none is in flight.
 func (f *flight) tryLead(key string) (*call, bool) {
 	f.mu.Lock()

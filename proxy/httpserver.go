@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -71,7 +72,7 @@ func (s *Server) parseError(ctx *fasthttp.RequestCtx, err error) {
 		status = fasthttp.StatusRequestHeaderFieldsTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status = fasthttp.StatusRequestEntityTooLarge
-	case errors.Is(err, fasthttp.ErrTimeout):
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
 		status = fasthttp.StatusRequestTimeout
 	}
 	s.stats.errors4xx.Add(1)
@@ -79,6 +80,7 @@ func (s *Server) parseError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(fasthttp.StatusMessage(status) + "\n")
+	setErrorCacheHeaders(&ctx.Response.Header, status)
 	ctx.SetConnectionClose()
 }
 

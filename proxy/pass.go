@@ -19,6 +19,9 @@ var spoofable = []string{
 	"X-Host", "X-Original-Url", "X-Rewrite-Url", "X-Real-Ip",
 }
 
+// forwarded are the headers edge sets itself on every forwarded request.
+var forwarded = []string{fasthttp.HeaderXForwardedFor, "X-Forwarded-Proto", "X-Forwarded-Host"}
+
 // pass sends the request to the origin as it came (normalised URI, edge's
 // forwarding headers) and relays the answer. Nothing is stored.
 func (s *Server) pass(ctx *fasthttp.RequestCtx, res cachekey.Result, cacheStatus string) error {
@@ -33,9 +36,13 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx, res cachekey.Result, cacheStatus
 	for _, h := range spoofable {
 		req.Header.Del(h)
 	}
+	// Del first: Set replaces only the first of repeated client lines.
+	for _, h := range forwarded {
+		req.Header.Del(h)
+	}
 	req.Header.Set(fasthttp.HeaderXForwardedFor, ctx.RemoteIP().String())
 	req.Header.Set("X-Forwarded-Proto", s.proto())
-	req.Header.SetBytesV("X-Forwarded-Host", ctx.Host())
+	req.Header.SetBytesV("X-Forwarded-Host", res.Host)
 
 	fctx, cancel := context.WithTimeout(context.Background(), s.fillTimeout())
 	defer cancel()

@@ -43,6 +43,7 @@ type Server struct {
 	policy  atomic.Pointer[Policy]
 	flights flight
 	bg      sync.WaitGroup // background refreshes of stale pages
+	backoff sync.Map       // key → time.Time before which a failed refresh is not retried
 	stats   stats
 }
 
@@ -126,15 +127,14 @@ func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cacheke
 	return nil
 }
 
-// promote copies a page read from disk into memory and asks the disk tier
-// to report outside changes to it; a page that cannot be watched is kept
-// in memory only briefly.
+// promote copies a page into memory and then asks the disk tier to report
+// outside changes to it (in this order: replacing a memory copy briefly
+// drops its watch); a page that cannot be watched is kept only briefly.
 func (s *Server) promote(p *edge.Page) {
-	if s.Store.Watch(p.Key) {
-		s.Memory.Set(p)
-		return
+	s.Memory.Set(p)
+	if !s.Store.Watch(p.Key) {
+		s.Memory.SetTTL(p, time.Second)
 	}
-	s.Memory.SetTTL(p, time.Second)
 }
 
 func (s *Server) fill(key string, res cachekey.Result, ctx *fasthttp.RequestCtx, prio edge.Priority, noStore bool) edge.Fill {
@@ -166,6 +166,7 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, key string, res cachekey.Result,
 		// The response was private to the leader: never share it.
 		return s.pass(ctx, res, csUncacheableHit)
 	case <-t.C:
+		s.flights.leave(c)
 		s.stats.lockTimeouts.Add(1)
 		r, err := s.generate(s.fill(key, res, ctx, edge.PriorityMiss, true))
 		return s.answer(ctx, r, err, csLockTimeout)
@@ -194,9 +195,11 @@ func (s *Server) lead(key string, f edge.Fill, c *call, pol *Policy) (r edge.Res
 		} else {
 			s.promote(r.Page)
 		}
-	case r.Negative && pol.NegativeTTL > 0:
+	case r.Negative:
 		s.stats.notStored.Add(1)
-		s.Memory.SetTTL(r.Page, pol.NegativeTTL)
+		if pol.NegativeTTL > 0 {
+			s.Memory.SetTTL(r.Page, pol.NegativeTTL)
+		}
 	default:
 		s.stats.notStored.Add(1)
 		s.Memory.SetTTL(&edge.Page{Key: key}, pol.UncacheableTTL)
@@ -211,24 +214,44 @@ func (s *Server) generate(f edge.Fill) (edge.Result, error) {
 }
 
 // refresh regenerates a stale page in the background unless a generation
-// of it is already running. Failures leave the stale page in place.
+// of it is already running or a recent attempt failed. Failures leave the
+// stale page in place and hold further attempts back for UncacheableTTL.
 func (s *Server) refresh(key string, res cachekey.Result, ctx *fasthttp.RequestCtx) {
+	now := s.now()
+	if until, ok := s.backoff.Load(key); ok && now.Before(until.(time.Time)) {
+		return
+	}
 	c, ok := s.flights.tryLead(key)
 	if !ok {
 		return
 	}
 	f := s.fill(key, res, ctx, edge.PriorityInvalidate, false)
+	retryAfter := now.Add(s.pol().UncacheableTTL)
 	s.bg.Add(1)
 	go func() {
-		defer s.bg.Done()
-		r, err := s.generate(f)
+		var r edge.Result
+		err := errPanic
+		defer func() {
+			if v := recover(); v != nil {
+				s.log().Error("panic refreshing a stale page", "key", key, "panic", v, "stack", string(debug.Stack()))
+			}
+			if err != nil || !r.Cacheable || r.StoreErr != nil {
+				s.backoff.Store(key, retryAfter)
+			} else {
+				s.backoff.Delete(key)
+			}
+			s.flights.finish(key, c, r, err)
+			s.bg.Done()
+		}()
+		r, err = s.generate(f)
 		switch {
 		case err != nil:
 			s.log().Info("refresh of stale page failed; keeping it", "key", key, "err", err)
 		case r.Cacheable && r.StoreErr == nil:
 			s.promote(r.Page)
+		default:
+			s.log().Info("refresh of stale page not storable; keeping it", "key", key, "reason", r.Reason)
 		}
-		s.flights.finish(key, c, r, err)
 	}()
 }
 
@@ -237,7 +260,7 @@ func (s *Server) answer(ctx *fasthttp.RequestCtx, r edge.Result, err error, cach
 	if err != nil {
 		return err
 	}
-	if !r.Cacheable && !r.Negative || r.StoreErr != nil {
+	if !r.Cacheable || r.StoreErr != nil {
 		cacheStatus = csMissNotStored
 	}
 	s.stats.miss.Add(1)

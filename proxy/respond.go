@@ -44,7 +44,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, cach
 	rangeHdr := ctx.Request.Header.Peek(fasthttp.HeaderRange)
 	enc := edge.Identity
 	if len(rangeHdr) == 0 {
-		enc = negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding))
+		enc = best(p, negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)))
 	}
 	body, ce, etag := p.Variant(enc)
 
@@ -52,7 +52,9 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, cach
 	if etag != "" {
 		h.Set(fasthttp.HeaderETag, etag)
 	}
-	if notModified(&ctx.Request.Header, etag, p.GeneratedAt) {
+	// Preconditions apply only when the answer would be a 2xx (RFC 9110
+	// §13.2.1): a remembered 404 or a stored redirect is sent as it is.
+	if p.Status == fasthttp.StatusOK && notModified(&ctx.Request.Header, etag, p.GeneratedAt) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
 		return
@@ -99,13 +101,18 @@ func (s *Server) writeMeta(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, ca
 	h.SetBytesV(fasthttp.HeaderAge, strconv.AppendInt(b[:0], max(age, 0), 10))
 }
 
-// negotiate picks the best precompressed variant the client accepts:
-// brotli, then gzip, else identity. A coding listed with q=0 is refused.
-func negotiate(ae []byte) edge.Encoding {
-	if len(ae) == 0 {
-		return edge.Identity
-	}
-	best := edge.Identity
+// accepted is the set of content codings a client accepts, beyond identity.
+type accepted uint8
+
+const (
+	acceptGzip accepted = 1 << iota
+	acceptBrotli
+)
+
+// negotiate parses Accept-Encoding into the codings edge can serve; one
+// listed with q=0 is refused.
+func negotiate(ae []byte) accepted {
+	var set accepted
 	for len(ae) > 0 {
 		var item []byte
 		if i := bytes.IndexByte(ae, ','); i >= 0 {
@@ -120,12 +127,24 @@ func negotiate(ae []byte) edge.Encoding {
 		}
 		switch {
 		case bytes.EqualFold(name, []byte("br")):
-			best = edge.Brotli
-		case bytes.EqualFold(name, []byte("gzip")) && best == edge.Identity:
-			best = edge.Gzip
+			set |= acceptBrotli
+		case bytes.EqualFold(name, []byte("gzip")):
+			set |= acceptGzip
 		}
 	}
-	return best
+	return set
+}
+
+// best picks the smallest variant the page has and the client accepts:
+// brotli, then gzip, else identity.
+func best(p *edge.Page, a accepted) edge.Encoding {
+	switch {
+	case a&acceptBrotli != 0 && p.Brotli != nil:
+		return edge.Brotli
+	case a&acceptGzip != 0 && p.Gzip != nil:
+		return edge.Gzip
+	}
+	return edge.Identity
 }
 
 // qZero reports whether the parameters of an Accept-Encoding item say q=0.

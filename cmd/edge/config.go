@@ -268,8 +268,8 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 	if c.Store.GzipLevel < 1 || c.Store.GzipLevel > 9 {
 		return bad("store.gzip_level", "must be 1..9")
 	}
-	if c.Store.BrotliLevel < 0 || c.Store.BrotliLevel > 11 {
-		return bad("store.brotli_level", "must be 0..11")
+	if c.Store.BrotliLevel < 1 || c.Store.BrotliLevel > 11 {
+		return bad("store.brotli_level", "must be 1..11")
 	}
 	switch c.Log.Format {
 	case "text", "json":

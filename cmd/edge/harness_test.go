@@ -157,7 +157,7 @@ func (l testLog) Write(p []byte) (int, error) {
 // client is a plain net/http client (an implementation independent of
 // fasthttp) with generous connection limits and no transparent gzip.
 var client = &http.Client{
-	Timeout: 30 * time.Second,
+	Timeout:       30 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Transport: &http.Transport{
 		MaxIdleConnsPerHost: 1000, MaxConnsPerHost: 1000, DisableCompression: true,

@@ -40,6 +40,7 @@ func serve(t testing.TB, site *Site) *testServer {
 		if err := srv.Shutdown(); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
+		_ = ln.Close() // in case Serve had not started: Shutdown then does nothing
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}

@@ -89,6 +89,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err = srv.ShutdownWithContext(sctx)
+	// Shutdown does nothing if Serve has not started yet; closing the
+	// listener makes a late Serve return at once.
+	_ = ln.Close()
 	if serr := <-served; err == nil && serr != nil {
 		err = serr
 	}

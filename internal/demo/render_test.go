@@ -1,6 +1,9 @@
 package demo
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +45,37 @@ func TestRenderAllocs(t *testing.T) {
 	})
 	if allocs > 2 {
 		t.Errorf("renderEvent allocates %.0f times", allocs)
+	}
+}
+
+// TestEveryPage renders every detail page of small sites and checks each
+// one's size and that its Surrogate-Key names exactly the rows it links.
+func TestEveryPage(t *testing.T) {
+	for _, pages := range []int{3, 3000} {
+		m := newModel(pages, int64(pages))
+		for i := range m.pages {
+			kind, id := m.path(i)
+			p := getPage("")
+			switch kind {
+			case kindEvent:
+				m.renderEvent(p, id)
+			case kindPerson:
+				m.renderPerson(p, id)
+			default:
+				m.renderTopic(p, id)
+			}
+			rows, other := splitKeys(t, string(p.keys))
+			if links := rowTags(string(p.b)); !slices.Equal(rows, links) || len(other) > 0 {
+				t.Fatalf("%s%d: Surrogate-Key %q, body links %q", kindNames[kind].dir, id, p.keys, links)
+			}
+			if self := fmt.Sprintf("%s%d", kindNames[kind].tag, id); !strings.HasPrefix(string(p.keys), self+" ") &&
+				string(p.keys) != self {
+				t.Fatalf("%s%d: Surrogate-Key %q does not start with %s", kindNames[kind].dir, id, p.keys, self)
+			}
+			if n := len(p.b); n < pageTarget*3/4 || n > pageTarget*5/4 {
+				t.Fatalf("%s%d: %d bytes", kindNames[kind].dir, id, n)
+			}
+			putPage(p)
+		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // Config sizes and slows the site. The zero Config is the article's site:
-// 600,000 pages, 30ms per render, 4 workers.
+// 600,000 pages, 30ms per render, 4 workers. It is a plain value: New copies
+// it, and a Config may be shared freely.
 type Config struct {
 	// Pages is the total number of detail pages: about 60% events, 35%
 	// people and 5% topics. 0 means 600000; other values below 3 mean 3.
@@ -69,8 +70,9 @@ func New(c Config) *Site {
 	}
 }
 
-// Renders returns how many times path (as routed, without the query) has
-// been rendered since New or the last reset.
+// Renders returns how many times path has been rendered since New or the
+// last reset. path is the request path as fasthttp normalises and routes it
+// ("/events/42"), without the query: /events/42?x=1 counts under /events/42.
 func (s *Site) Renders(path string) int64 { return s.renders.get(path) }
 
 // TotalRenders returns how many renders there have been since New or the

@@ -9,6 +9,8 @@ package memcache
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -20,15 +22,20 @@ type Config struct {
 	// MaxBytes bounds the memory the cached pages may use (the sum of
 	// edge.Page.Size). Zero means 256 MiB.
 	MaxBytes int64
-	// OnEvict, if set, is called with the key of every page that leaves the
-	// cache for lack of room or because it was replaced or deleted. It runs
-	// on ristretto's goroutines and must not block.
+	// OnEvict, if set, is called with the key of a page that left the cache
+	// (evicted for room, expired or deleted) when no other version of that
+	// key is held. It may run on ristretto's goroutines and must not block.
 	OnEvict func(key string)
 }
 
 // Cache is the memory tier. It is safe for concurrent use.
 type Cache struct {
 	c *ristretto.Cache[[]byte, *edge.Page]
+	// current maps a key to the version last Set, so that the exit of an
+	// older version (replaced, or refused late by admission) does not
+	// report a key whose newer version is held or pending.
+	current sync.Map     // string → *edge.Page
+	pages   atomic.Int64 // keys in current
 }
 
 // New builds a memory tier.
@@ -43,12 +50,13 @@ func New(cfg Config) (*Cache, error) {
 		MaxCost:            cfg.MaxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
-		Metrics:            true,
 	}
-	if cfg.OnEvict != nil {
-		on := cfg.OnEvict
-		rc.OnExit = func(p *edge.Page) {
-			if p != nil {
+	m := &Cache{}
+	on := cfg.OnEvict
+	rc.OnExit = func(p *edge.Page) {
+		if p != nil && m.current.CompareAndDelete(p.Key, p) {
+			m.pages.Add(-1)
+			if on != nil {
 				on(p.Key)
 			}
 		}
@@ -57,7 +65,8 @@ func New(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memcache: %w", err)
 	}
-	return &Cache{c: c}, nil
+	m.c = c
+	return m, nil
 }
 
 // Get returns the page stored under key. It does not allocate. A page whose
@@ -70,16 +79,25 @@ func (m *Cache) Get(key []byte) (*edge.Page, bool) {
 	return p, true
 }
 
-// Set stores p under p.Key until evicted. It reports whether the write was
-// accepted into ristretto's buffers (it may still be refused by admission).
-func (m *Cache) Set(p *edge.Page) bool {
-	return m.c.Set([]byte(p.Key), p, int64(p.Size()))
-}
+// Set stores p under p.Key until evicted, replacing any other version. An
+// older version never wins over a later Set, even when it is still
+// buffered: with concurrent Sets of one key the key may end up absent (a
+// miss), never stale. It reports whether the write was accepted into
+// ristretto's buffers (it may still be refused by admission).
+func (m *Cache) Set(p *edge.Page) bool { return m.SetTTL(p, 0) }
 
-// SetTTL stores p for at most ttl (used for short-lived entries such as
-// remembered 404s).
+// SetTTL is Set for at most ttl (zero: no limit); used for short-lived
+// entries such as remembered 404s.
 func (m *Cache) SetTTL(p *edge.Page, ttl time.Duration) bool {
-	return m.c.SetWithTTL([]byte(p.Key), p, int64(p.Size()), ttl)
+	k := []byte(p.Key)
+	if _, loaded := m.current.Swap(p.Key, p); !loaded {
+		m.pages.Add(1)
+	}
+	// ristretto applies a buffered Set of a new key after an earlier
+	// buffered Set of the same key has claimed it, so the older version
+	// would win; a Delete first orders them.
+	m.c.Del(k)
+	return m.c.SetWithTTL(k, p, int64(p.Size()), ttl)
 }
 
 // Delete drops key.
@@ -92,22 +110,11 @@ func (m *Cache) Clear() { m.c.Clear() }
 func (m *Cache) Wait() { m.c.Wait() }
 
 // Bytes reports the cost currently held.
-func (m *Cache) Bytes() int64 {
-	mt := m.c.Metrics
-	if mt == nil {
-		return 0
-	}
-	return int64(mt.CostAdded()) - int64(mt.CostEvicted())
-}
+func (m *Cache) Bytes() int64 { return m.c.MaxCost() - m.c.RemainingCost() }
 
-// Pages reports the number of pages currently held.
-func (m *Cache) Pages() int64 {
-	mt := m.c.Metrics
-	if mt == nil {
-		return 0
-	}
-	return int64(mt.KeysAdded()) - int64(mt.KeysEvicted())
-}
+// Pages reports the number of pages held or about to be (a Set still in
+// ristretto's buffers counts until it is applied or refused).
+func (m *Cache) Pages() int64 { return m.pages.Load() }
 
 // Resize changes MaxBytes (a safe config reload).
 func (m *Cache) Resize(maxBytes int64) {
