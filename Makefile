@@ -5,7 +5,7 @@ BIN     := bin
 RUN     := .run
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test check fmt vet lint fuzz bench clean
 
@@ -20,12 +20,20 @@ build:
 # stops both.
 run: build
 	@mkdir -p $(RUN)
-	@echo "demo origin: http://127.0.0.1:8000   edge: http://127.0.0.1:8080   admin: http://127.0.0.1:9091"
-	@echo "try:  curl -si http://127.0.0.1:8080/events/42 | head -20   (twice: MISS, then HIT)"
-	@echo "      curl -s http://127.0.0.1:9091/status"
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/demo-origin -listen 127.0.0.1:8000 & \
-	  $(BIN)/edge serve -config configs/demo.yaml & \
+	@$(BIN)/demo-origin -listen 127.0.0.1:8000 & origin=$$!; \
+	  $(BIN)/edge serve -config configs/demo.yaml & edge=$$!; \
+	  trap 'kill $$origin $$edge 2>/dev/null; wait' INT TERM EXIT; \
+	  for i in $$(seq 50); do curl -fs http://127.0.0.1:9091/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	  echo; \
+	  echo "demo origin  http://127.0.0.1:8000  (slow: 30ms a page, 4 at once)"; \
+	  echo "edge         http://127.0.0.1:8080  (pages stored under $(RUN)/pages)"; \
+	  echo "admin        http://127.0.0.1:9091  (/status, /metrics, /healthz)"; \
+	  echo; \
+	  echo "try:  curl -si http://127.0.0.1:8080/events/42 | head -16     # MISS, then HIT"; \
+	  echo "      curl -si -H 'Accept-Encoding: br' http://127.0.0.1:8080/topics/3 | head -16"; \
+	  echo "      curl -s http://127.0.0.1:9091/status"; \
+	  echo "      curl -s 'http://127.0.0.1:8000/_origin/stats?path=/events/42'   # renders at the origin"; \
+	  echo "Ctrl-C stops both."; \
 	  wait
 
 # The README's test command: everything, with the race detector, plus the

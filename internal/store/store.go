@@ -18,6 +18,7 @@ import (
 
 	"github.com/pregen/edge"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Options configures a Store. The zero value is the crash-safe default.
@@ -164,7 +165,7 @@ func Open(dir string, o Options) (*Store, error) {
 		NoSync:   o.NoSync,
 		OpenFile: root.OpenFile,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fail(fmt.Errorf("%w (index %s is locked)", ErrLocked, dbFile))
 	}
 	if err != nil {

@@ -173,8 +173,11 @@ func TestWatchLimits(t *testing.T) {
 	if s.Watch("/../x") {
 		t.Error("Watch of a bad key succeeded")
 	}
-	if !s.Watch("/a") || !s.Watch("/a") || !s.Watch("/b") {
+	if !s.Watch("/a") || !s.Watch("/b") {
 		t.Fatal("Watch failed under the cap")
+	}
+	if !s.Watch("/a") {
+		t.Fatal("watching an already watched page again failed")
 	}
 	if s.Watch("/c") {
 		t.Error("Watch over MaxWatches succeeded")
