@@ -253,9 +253,8 @@ func TestLockTimeout(t *testing.T) {
 	if w := h.mem.calls(); len(w) != 0 {
 		t.Errorf("the timed-out waiter wrote to memory: %+v", w)
 	}
-	// Not asserted, as it fails today: Waiting() should be 0 here, but a
-	// waiter that gave up stays counted in call.waiters (and against
-	// MaxWaiters) until the leader finishes.
+	// That the waiter that gave up no longer counts in Waiting() (or
+	// against MaxWaiters) is TestLockTimeoutWaiterLeavesFlight's.
 
 	close(bg.release)
 	ctx = <-leader

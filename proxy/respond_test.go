@@ -452,8 +452,7 @@ func TestRespondOverHTTP(t *testing.T) {
 
 // TestEveryResponseHasCacheHeaders covers each way a response is produced
 // from a page or the origin: hit, miss, stale, negative hit and bypass.
-// (Edge's own error responses are not covered: they carry none of the
-// three headers.)
+// (Edge's own error responses are TestErrorResponsesHaveCacheHeaders'.)
 func TestEveryResponseHasCacheHeaders(t *testing.T) {
 	h := newHarness(t, nil)
 	h.mem.put(newPage("/hit", "hit"))
