@@ -189,10 +189,10 @@ func (m *Main) build(cfg Config) error {
 
 func (m *Main) close() {
 	m.origin.Close()
+	m.memory.Close() // before the store: evictions unwatch pages on it
 	if err := m.store.Close(); err != nil {
 		m.logger.Error("closing store", "err", err)
 	}
-	m.memory.Close()
 }
 
 func (m *Main) configName() string {
