@@ -28,6 +28,8 @@ func (m *Main) adminServer() *fasthttp.Server {
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 			switch path := string(ctx.Path()); {
+			case (path == "/" || path == "/ui") && ctx.IsGet():
+				serveStatusPage(ctx)
 			case path == "/healthz" && ctx.IsGet():
 				ctx.SetContentType("text/plain; charset=utf-8")
 				ctx.SetBodyString("ok\n")
@@ -94,6 +96,7 @@ type Status struct {
 	Memory        TierStatus     `json:"memory"`
 	Disk          DiskStatus     `json:"disk"`
 	Budget        BudgetStatus   `json:"origin_budget"`
+	RecentEvents  []Event        `json:"recent_events"`
 }
 
 // TierStatus describes one tier.
@@ -132,9 +135,10 @@ func (m *Main) status() Status {
 		Requests:      map[string]int{"HIT": int(ps.Hit), "MISS": int(ps.Miss), "STALE": int(ps.Stale), "BYPASS": int(ps.Bypass)},
 		Coalesced:     ps.Coalesced, LockTimeouts: ps.LockTimeouts,
 		Errors4xx: ps.Errors4xx, Errors5xx: ps.Errors5xx, NotStored: ps.NotStored,
-		InFlight: m.proxy.InFlight(),
-		Memory:   TierStatus{Pages: m.memory.Pages(), Bytes: m.memory.Bytes()},
-		Disk:     DiskStatus{TierStatus: TierStatus{Pages: ds.Pages, Bytes: ds.Bytes}, WriteErrors: ds.WriteErrors, Watches: ds.Watches},
-		Budget:   BudgetStatus{Slots: cfg.Origin.Concurrency, InUse: b.InUse(), Queued: queued},
+		InFlight:     m.proxy.InFlight(),
+		Memory:       TierStatus{Pages: m.memory.Pages(), Bytes: m.memory.Bytes()},
+		Disk:         DiskStatus{TierStatus: TierStatus{Pages: ds.Pages, Bytes: ds.Bytes}, WriteErrors: ds.WriteErrors, Watches: ds.Watches},
+		Budget:       BudgetStatus{Slots: cfg.Origin.Concurrency, InUse: b.InUse(), Queued: queued},
+		RecentEvents: m.recent.events(),
 	}
 }

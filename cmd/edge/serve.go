@@ -45,6 +45,7 @@ type Main struct {
 
 	flags   commonFlags
 	logger  *slog.Logger
+	recent  *recentEvents
 	level   *slog.LevelVar
 	started time.Time
 
@@ -71,11 +72,13 @@ func (m *Main) Run(ctx context.Context) error {
 		out = os.Stderr
 	}
 	opts := &slog.HandlerOptions{Level: m.level}
+	var h slog.Handler = slog.NewTextHandler(out, opts)
 	if cfg.Log.Format == "json" {
-		m.logger = slog.New(slog.NewJSONHandler(out, opts))
-	} else {
-		m.logger = slog.New(slog.NewTextHandler(out, opts))
+		h = slog.NewJSONHandler(out, opts)
 	}
+	// Warnings and errors are also kept for the status page.
+	m.recent = newRecentEvents(h, slog.LevelWarn, 50)
+	m.logger = slog.New(m.recent)
 
 	if err := m.build(cfg); err != nil {
 		return err
