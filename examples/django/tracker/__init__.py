@@ -1,0 +1,1 @@
+"""The academic events tracker: events, people, topics, organisations."""

@@ -1,0 +1,1 @@
+"""seed and change_event."""
