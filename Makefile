@@ -20,7 +20,7 @@ build:
 # stops both.
 run: build
 	@mkdir -p $(RUN)
-	@$(BIN)/demo-origin -listen 127.0.0.1:8000 & origin=$$!; \
+	@$(BIN)/demo-origin -listen 127.0.0.1:8000 -edge-admin http://127.0.0.1:9091 -edge-token demo-token & origin=$$!; \
 	  $(BIN)/edge serve -config configs/demo.yaml & edge=$$!; \
 	  trap 'kill $$origin $$edge 2>/dev/null; wait' INT TERM EXIT; \
 	  for i in $$(seq 50); do curl -fs http://127.0.0.1:9091/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
@@ -33,6 +33,10 @@ run: build
 	  echo "      curl -si -H 'Accept-Encoding: br' http://127.0.0.1:8080/topics/3 | head -16"; \
 	  echo "      curl -s http://127.0.0.1:9091/status"; \
 	  echo "      curl -s 'http://127.0.0.1:8000/_origin/stats?path=/events/42'   # renders at the origin"; \
+	  echo "      curl -s -XPOST 'http://127.0.0.1:8000/_origin/change?event=42'  # change event 42: the origin tells edge"; \
+	  echo "      curl -s http://127.0.0.1:8080/events/42 | grep -o '<h1>[^<]*'  # STALE, then the new title"; \
+	  echo "      curl -s 'http://127.0.0.1:9091/impact?tag=event-42'            # pages an invalidation would touch"; \
+	  echo "      $(BIN)/edge invalidate -admin 127.0.0.1:9091 -token demo-token -prefix /topics/"; \
 	  echo "Ctrl-C stops both."; \
 	  wait
 
@@ -57,6 +61,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/cachekey
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./cmd/edge
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./invalidate
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./invalidate
 
 # Go micro-benchmarks of the hit path (see bench/README.md for wrk runs).
 bench:

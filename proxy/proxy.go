@@ -39,11 +39,16 @@ type Server struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// OnStale is called with the key of every stale page served (X-Cache:
+	// STALE), from the request's goroutine; it must not block. It should
+	// make sure the page is queued for regeneration (edge wires it to
+	// invalidate.Service.Ensure). Nil means nothing is done: the page stays
+	// stale until something regenerates it.
+	OnStale func(key string)
 
 	policy  atomic.Pointer[Policy]
 	flights flight
-	bg      sync.WaitGroup // background refreshes of stale pages
-	backoff sync.Map       // key → time.Time before which a failed refresh is not retried
+	bg      sync.WaitGroup // background work started by requests (none since OnStale; Wait stays for callers)
 	stats   stats
 }
 
@@ -59,8 +64,9 @@ func (s *Server) pol() *Policy {
 	return s.policy.Load()
 }
 
-// Wait blocks until background refreshes started by requests have ended
-// (for shutdown).
+// Wait blocks until background work started by requests has ended (for
+// shutdown). Requests start none since stale pages are reported to
+// OnStale instead of being refreshed here; Wait stays for its callers.
 func (s *Server) Wait() { s.bg.Wait() }
 
 // InFlight reports how many generations are running.
@@ -107,8 +113,8 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 }
 
 // serveStored answers from a page held by a tier: a hit, a remembered 404,
-// a hit-for-miss marker (then pass), or a stale page (then refresh it in
-// the background).
+// a hit-for-miss marker (then pass), or a stale page (then report it to
+// OnStale, which queues its regeneration).
 func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cachekey.Result) error {
 	switch {
 	case p.Status == 0: // remembered as uncacheable: go straight to the origin
@@ -213,46 +219,14 @@ func (s *Server) generate(f edge.Fill) (edge.Result, error) {
 	return s.Generator.Generate(ctx, f)
 }
 
-// refresh regenerates a stale page in the background unless a generation
-// of it is already running or a recent attempt failed. Failures leave the
-// stale page in place and hold further attempts back for UncacheableTTL.
-func (s *Server) refresh(key string, res cachekey.Result, ctx *fasthttp.RequestCtx) {
-	now := s.now()
-	if until, ok := s.backoff.Load(key); ok && now.Before(until.(time.Time)) {
-		return
+// refresh reports a stale page being served to OnStale, which makes sure
+// it is queued for regeneration. The request path never regenerates a
+// stale page itself: the invalidation workers do, one regeneration per
+// mark, at the pace the origin can bear.
+func (s *Server) refresh(key string, _ cachekey.Result, _ *fasthttp.RequestCtx) {
+	if s.OnStale != nil {
+		s.OnStale(key)
 	}
-	c, ok := s.flights.tryLead(key)
-	if !ok {
-		return
-	}
-	f := s.fill(key, res, ctx, edge.PriorityInvalidate, false)
-	retryAfter := now.Add(s.pol().UncacheableTTL)
-	s.bg.Add(1)
-	go func() {
-		var r edge.Result
-		err := errPanic
-		defer func() {
-			if v := recover(); v != nil {
-				s.log().Error("panic refreshing a stale page", "key", key, "panic", v, "stack", string(debug.Stack()))
-			}
-			if err != nil || !r.Cacheable || r.StoreErr != nil {
-				s.backoff.Store(key, retryAfter)
-			} else {
-				s.backoff.Delete(key)
-			}
-			s.flights.finish(key, c, r, err)
-			s.bg.Done()
-		}()
-		r, err = s.generate(f)
-		switch {
-		case err != nil:
-			s.log().Info("refresh of stale page failed; keeping it", "key", key, "err", err)
-		case r.Cacheable && r.StoreErr == nil:
-			s.promote(r.Page)
-		default:
-			s.log().Info("refresh of stale page not storable; keeping it", "key", key, "reason", r.Reason)
-		}
-	}()
 }
 
 // answer writes the result of a generation to one requester.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -408,66 +409,65 @@ func TestNegativeResultRemembered(t *testing.T) {
 	}
 }
 
-func TestStalePageRefreshedInBackground(t *testing.T) {
+// A stale page (from memory or from disk) is served as STALE and reported
+// to OnStale, once per response; the request path never regenerates it
+// (the invalidation workers do).
+func TestStalePageReportedToOnStale(t *testing.T) {
 	h := newHarness(t, nil)
-	old := newPage("/s", "old")
-	old.Stale = true
-	h.store.put(old)
-	bg := newBlockingGen()
-	bg.lead = func(f edge.Fill) (edge.Result, error) {
-		return edge.Result{Page: newPage(f.Key, "new"), Cacheable: true, Changed: true}, nil
+	var mu sync.Mutex
+	var reported []string
+	h.s.OnStale = func(key string) {
+		mu.Lock()
+		reported = append(reported, key)
+		mu.Unlock()
 	}
-	h.gen.Fn = bg.fn
-
-	for i := range 2 {
-		ctx := h.get("/s")
-		if got := respHeader(ctx, "X-Cache"); got != "STALE" || string(ctx.Response.Body()) != "old" {
-			t.Errorf("request %d: X-Cache %q body %q, want the stale page", i, got, ctx.Response.Body())
+	inMem := newPage("/m", "old-m")
+	inMem.Stale = true
+	h.mem.put(inMem)
+	onDisk := newPage("/d", "old-d")
+	onDisk.Stale = true
+	h.store.put(onDisk)
+	for _, p := range []string{"/m", "/d", "/m"} {
+		ctx := h.get(p)
+		if got := respHeader(ctx, "X-Cache"); got != "STALE" || string(ctx.Response.Body()) != "old-"+p[1:] {
+			t.Errorf("%s: X-Cache %q body %q, want the stale page", p, got, ctx.Response.Body())
 		}
 		if got := respHeader(ctx, "Cache-Status"); got != "edge; hit; detail=stale" {
-			t.Errorf("request %d: Cache-Status = %q", i, got)
-		}
-		if i == 0 {
-			if f := <-bg.started; f.Priority != edge.PriorityInvalidate || f.NoStore || f.Key != "/s" {
-				t.Errorf("refresh fill = %+v, want /s at PriorityInvalidate", f)
-			}
+			t.Errorf("%s: Cache-Status = %q", p, got)
 		}
 	}
-	close(bg.release)
 	h.s.Wait()
-	if got := h.gen.calls(); got != 1 {
-		t.Errorf("Generator called %d times, want 1", got)
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"/m", "/d", "/m"}; !slices.Equal(reported, want) {
+		t.Errorf("OnStale got %v, want %v", reported, want)
 	}
-	ctx := h.get("/s")
-	if got := respHeader(ctx, "X-Cache"); got != "HIT" || string(ctx.Response.Body()) != "new" {
-		t.Errorf("after the refresh: X-Cache %q body %q, want a HIT of the new page", got, ctx.Response.Body())
+	if got := h.gen.calls(); got != 0 {
+		t.Errorf("Generator called %d times by the request path, want 0", got)
 	}
-	if st := h.s.Stats(); st.Stale != 2 || st.Hit != 1 {
-		t.Errorf("stats = %+v, want Stale 2, Hit 1", st)
+	if h.s.InFlight() != 0 {
+		t.Error("a flight was started for a stale page")
+	}
+	if st := h.s.Stats(); st.Stale != 3 {
+		t.Errorf("stats = %+v, want Stale 3", st)
 	}
 }
 
-func TestStaleRefreshFailureKeepsPage(t *testing.T) {
+// Without OnStale a stale page is still served, and nothing else happens.
+func TestStaleWithoutOnStale(t *testing.T) {
 	h := newHarness(t, nil)
 	old := newPage("/s", "old")
 	old.Stale = true
 	h.mem.put(old)
-	h.gen.Fn = func(context.Context, edge.Fill) (edge.Result, error) {
-		return edge.Result{}, fmt.Errorf("gen: %w", edge.ErrOriginUnavailable)
-	}
 	ctx := h.get("/s")
 	h.s.Wait()
-	if got := respHeader(ctx, "X-Cache"); got != "STALE" {
-		t.Errorf("X-Cache = %q", got)
+	if got := respHeader(ctx, "X-Cache"); got != "STALE" || string(ctx.Response.Body()) != "old" {
+		t.Errorf("X-Cache %q body %q", got, ctx.Response.Body())
 	}
-	if w := h.mem.calls(); len(w) != 0 {
-		t.Errorf("a failed refresh wrote %+v", w)
-	}
-	if h.s.InFlight() != 0 {
-		t.Error("failed refresh left its flight")
+	if w := h.mem.calls(); len(w) != 0 || h.gen.calls() != 0 {
+		t.Errorf("memory writes %+v, generator calls %d; want none", w, h.gen.calls())
 	}
 }
-
 func TestGeneratorErrors(t *testing.T) {
 	tests := []struct {
 		err        error

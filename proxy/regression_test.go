@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,61 +14,6 @@ import (
 )
 
 // Regression tests for the fixes of the review, one per fix.
-
-// fakeClock is a Server.Now that only moves when told to.
-type fakeClock struct {
-	mu sync.Mutex // protects t
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-// staleHarness is a server on a fake clock, with UncacheableTTL 1h, whose
-// memory holds a stale /s with body "old".
-func staleHarness(t *testing.T) (*harness, *fakeClock) {
-	t.Helper()
-	h := newHarness(t, &Policy{UncacheableTTL: time.Hour})
-	clock := &fakeClock{t: testNow}
-	h.s.Now = clock.Now
-	old := newPage("/s", "old")
-	old.Stale = true
-	h.mem.put(old)
-	return h, clock
-}
-
-// getStale requests /s and checks that the stale page was served.
-func getStale(t *testing.T, h *harness) {
-	t.Helper()
-	ctx := h.get("/s")
-	if got := respHeader(ctx, "X-Cache"); ctx.Response.StatusCode() != 200 || got != "STALE" || string(ctx.Response.Body()) != "old" {
-		t.Errorf("got %d X-Cache %q body %q, want the stale page", ctx.Response.StatusCode(), got, ctx.Response.Body())
-	}
-}
-
-// waitBackground waits, bounded, for Server.Wait to return.
-func waitBackground(t *testing.T, h *harness) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		h.s.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Server.Wait did not return: a background refresh never ended")
-	}
-}
 
 // Fix 1: a waiter that hit its lock timeout leaves the flight, so it no
 // longer counts in Waiting() nor against MaxWaiters.
@@ -251,50 +194,6 @@ func TestPartialHeaderReadTimeoutIs408(t *testing.T) {
 	}
 }
 
-// Fix 5: a Generator that panics while refreshing a stale page does not
-// take the process down; the stale page stays, the background work ends
-// and the flight is released.
-func TestRefreshPanicKeepsStalePage(t *testing.T) {
-	h, clock := staleHarness(t)
-	var panicking atomic.Bool
-	panicking.Store(true)
-	h.gen.Fn = func(_ context.Context, f edge.Fill) (edge.Result, error) {
-		if panicking.Load() {
-			panic("refresh exploded")
-		}
-		return edge.Result{Page: newPage(f.Key, "new"), Cacheable: true, Changed: true}, nil
-	}
-
-	getStale(t, h)
-	waitBackground(t, h)
-	if got := h.s.InFlight(); got != 0 {
-		t.Errorf("InFlight() = %d after a panicking refresh, want 0", got)
-	}
-	if got := h.gen.calls(); got != 1 {
-		t.Fatalf("Generator called %d times, want 1", got)
-	}
-	getStale(t, h) // within the backoff: no second refresh
-	waitBackground(t, h)
-	if got := h.gen.calls(); got != 1 {
-		t.Errorf("Generator called %d times within the backoff, want 1", got)
-	}
-	if w := h.mem.calls(); len(w) != 0 {
-		t.Errorf("a panicking refresh wrote %+v", w)
-	}
-
-	// After the backoff the key refreshes again: its flight was finished.
-	clock.Set(testNow.Add(time.Hour + time.Second))
-	panicking.Store(false)
-	getStale(t, h)
-	waitBackground(t, h)
-	if got := h.gen.calls(); got != 2 {
-		t.Errorf("Generator called %d times after the backoff, want 2", got)
-	}
-	if ctx := h.get("/s"); respHeader(ctx, "X-Cache") != "HIT" || string(ctx.Response.Body()) != "new" {
-		t.Errorf("after the refresh: X-Cache %q body %q, want a HIT of the new page", respHeader(ctx, "X-Cache"), ctx.Response.Body())
-	}
-}
-
 // checkErrorCacheHeaders checks an error response edge made itself.
 func checkErrorCacheHeaders(t *testing.T, resp *fasthttp.Response, status int) {
 	t.Helper()
@@ -396,81 +295,6 @@ func TestNegativeTTLNeverRemembers404(t *testing.T) {
 	}
 	if got := len(h.origin.requests()); got != 0 {
 		t.Errorf("origin passes = %d, want 0", got)
-	}
-}
-
-// Fix 8: a stale page whose refresh did not produce a storable page is
-// not refreshed again before UncacheableTTL has passed; a successful
-// refresh clears the backoff.
-func TestRefreshBackoff(t *testing.T) {
-	tests := []struct {
-		name string
-		fail func(f edge.Fill) (edge.Result, error)
-	}{
-		{"error", func(edge.Fill) (edge.Result, error) {
-			return edge.Result{}, fmt.Errorf("gen: %w", edge.ErrOriginUnavailable)
-		}},
-		{"uncacheable", func(f edge.Fill) (edge.Result, error) {
-			return edge.Result{Page: newPage(f.Key, "private"), Reason: "set-cookie"}, nil
-		}},
-		{"404", func(f edge.Fill) (edge.Result, error) {
-			p := newPage(f.Key, "gone")
-			p.Status = 404
-			return edge.Result{Page: p, Negative: true, Reason: "status"}, nil
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h, clock := staleHarness(t)
-			var failing atomic.Bool
-			failing.Store(true)
-			h.gen.Fn = func(_ context.Context, f edge.Fill) (edge.Result, error) {
-				if failing.Load() {
-					return tt.fail(f)
-				}
-				return edge.Result{Page: newPage(f.Key, "new"), Cacheable: true, Changed: true}, nil
-			}
-
-			// The first request starts a refresh, which fails; the later
-			// ones within UncacheableTTL start none.
-			for _, d := range []time.Duration{0, 0, time.Second, 30 * time.Minute, time.Hour - time.Second} {
-				clock.Set(testNow.Add(d))
-				getStale(t, h)
-				waitBackground(t, h)
-				if got := h.gen.calls(); got != 1 {
-					t.Fatalf("at +%v: Generator called %d times, want 1", d, got)
-				}
-			}
-			if w := h.mem.calls(); len(w) != 0 {
-				t.Errorf("a failed refresh wrote %+v", w)
-			}
-
-			// Past UncacheableTTL the next request refreshes again, and
-			// this time it works.
-			clock.Set(testNow.Add(time.Hour + time.Second))
-			failing.Store(false)
-			getStale(t, h)
-			waitBackground(t, h)
-			if got := h.gen.calls(); got != 2 {
-				t.Fatalf("after the backoff: Generator called %d times, want 2", got)
-			}
-			if ctx := h.get("/s"); respHeader(ctx, "X-Cache") != "HIT" || string(ctx.Response.Body()) != "new" {
-				t.Errorf("after the refresh: X-Cache %q body %q, want a HIT of the new page", respHeader(ctx, "X-Cache"), ctx.Response.Body())
-			}
-			if _, ok := h.s.backoff.Load("/s"); ok {
-				t.Error("a successful refresh left the backoff in place")
-			}
-
-			// The page goes stale again: it is refreshed at once.
-			old := newPage("/s", "old")
-			old.Stale = true
-			h.mem.put(old)
-			getStale(t, h)
-			waitBackground(t, h)
-			if got := h.gen.calls(); got != 3 {
-				t.Errorf("stale again after a successful refresh: Generator called %d times, want 3", got)
-			}
-		})
 	}
 }
 

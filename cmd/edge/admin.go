@@ -42,7 +42,12 @@ func (m *Main) adminServer() *fasthttp.Server {
 					m.reload("admin API")
 					m.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "reloaded"})
 				}
-			case path == "/healthz" || path == "/metrics" || path == "/status" || path == "/reload":
+			case path == "/invalidate" && ctx.IsPost():
+				m.serveInvalidate(ctx, m.inval.svc)
+			case path == "/impact" && ctx.IsGet():
+				m.serveImpact(ctx, m.inval.svc)
+			case path == "/healthz" || path == "/metrics" || path == "/status" || path == "/reload" ||
+				path == "/invalidate" || path == "/impact":
 				ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
 			default:
 				ctx.Error("not found\n", fasthttp.StatusNotFound)
@@ -83,20 +88,21 @@ func (m *Main) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 
 // Status is the /status document.
 type Status struct {
-	Version       string         `json:"version"`
-	UptimeSeconds int64          `json:"uptime_seconds"`
-	Origin        string         `json:"origin"`
-	Requests      map[string]int `json:"requests"`
-	Coalesced     int64          `json:"coalesced_waiters"`
-	LockTimeouts  int64          `json:"lock_timeouts"`
-	Errors4xx     int64          `json:"errors_4xx"`
-	Errors5xx     int64          `json:"errors_5xx"`
-	NotStored     int64          `json:"not_stored"`
-	InFlight      int            `json:"generations_in_flight"`
-	Memory        TierStatus     `json:"memory"`
-	Disk          DiskStatus     `json:"disk"`
-	Budget        BudgetStatus   `json:"origin_budget"`
-	RecentEvents  []Event        `json:"recent_events"`
+	Version       string             `json:"version"`
+	UptimeSeconds int64              `json:"uptime_seconds"`
+	Origin        string             `json:"origin"`
+	Requests      map[string]int     `json:"requests"`
+	Coalesced     int64              `json:"coalesced_waiters"`
+	LockTimeouts  int64              `json:"lock_timeouts"`
+	Errors4xx     int64              `json:"errors_4xx"`
+	Errors5xx     int64              `json:"errors_5xx"`
+	NotStored     int64              `json:"not_stored"`
+	InFlight      int                `json:"generations_in_flight"`
+	Memory        TierStatus         `json:"memory"`
+	Disk          DiskStatus         `json:"disk"`
+	Budget        BudgetStatus       `json:"origin_budget"`
+	RecentEvents  []Event            `json:"recent_events"`
+	Invalidation  InvalidationStatus `json:"invalidation"`
 }
 
 // TierStatus describes one tier.
@@ -140,5 +146,6 @@ func (m *Main) status() Status {
 		Disk:         DiskStatus{TierStatus: TierStatus{Pages: ds.Pages, Bytes: ds.Bytes}, WriteErrors: ds.WriteErrors, Watches: ds.Watches},
 		Budget:       BudgetStatus{Slots: cfg.Origin.Concurrency, InUse: b.InUse(), Queued: queued},
 		RecentEvents: m.recent.events(),
+		Invalidation: m.inval.status(),
 	}
 }

@@ -30,6 +30,8 @@ type Config struct {
 	Server ServerConfig `yaml:"server"`
 	Admin  AdminConfig  `yaml:"admin"`
 	Log    LogConfig    `yaml:"log"`
+	Regen  RegenConfig  `yaml:"regen"` // see invalidate_wire.go
+	Queue  QueueConfig  `yaml:"queue"`
 }
 
 // OriginConfig describes the dynamic origin and how hard edge may push it.
@@ -154,6 +156,8 @@ func DefaultConfig() Config {
 		},
 		Admin: AdminConfig{Listen: "127.0.0.1:9091"},
 		Log:   LogConfig{Format: "text", Level: "info"},
+		Regen: DefaultRegenConfig(),
+		Queue: DefaultQueueConfig(),
 	}
 }
 
@@ -284,7 +288,10 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 	default:
 		return bad("origin.forwarded_proto", "must be http or https")
 	}
-	return nil
+	if err := c.Regen.validate(bad); err != nil {
+		return err
+	}
+	return c.Queue.validate(bad)
 }
 
 // lineOf finds the line of a dotted key in a YAML document, or 0.

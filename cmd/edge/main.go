@@ -30,6 +30,8 @@ usage:
   edge serve [-config FILE] [-listen ADDR] [-origin URL] [-root DIR] [-admin ADDR]
   edge fsck  [-config FILE] [-root DIR]      rebuild the index from the files (server stopped)
   edge status [-admin ADDR]                  print the running server's /status
+  edge invalidate [-url U]… [-tag T]… [-prefix P]… [-all] [-hard] [-admin ADDR] [-token T]
+                                             mark pages stale (regenerated in the background) or delete them
   edge demo-origin [-listen ADDR] [-pages N] [-latency D] [-workers N]
   edge version
 `
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = fsckCmd(ctx, args, stdout, stderr)
 	case "status":
 		err = statusCmd(ctx, args, stdout, stderr)
+	case "invalidate":
+		err = invalidateCmd(ctx, args, stdout, stderr)
 	case "demo-origin":
 		err = demo.Main(ctx, args, stderr)
 	case "version":

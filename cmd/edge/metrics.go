@@ -95,6 +95,7 @@ func (m *metrics) register(main *Main) {
 		gauge("edge_origin_budget_in_use", "Origin budget slots in use.", nil,
 			func() float64 { return float64(oc.Budget().InUse()) }),
 	)
+	m.reg.MustRegister(newInvalidationCollector(main.inval))
 	for p := edge.Priority(0); p < edge.NumPriorities; p++ {
 		m.reg.MustRegister(gauge("edge_origin_budget_queued", "Origin work waiting for a budget slot, by priority.",
 			prometheus.Labels{"priority": p.String()}, func() float64 { return float64(oc.Budget().Queued(p)) }))

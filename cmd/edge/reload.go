@@ -12,42 +12,58 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// watchConfig reloads the safe fields of the config file when it changes
-// on disk or the process gets SIGHUP, until ctx is done.
-func (m *Main) watchConfig(ctx context.Context) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// configWatcher reloads the safe fields of the config file when it changes
+// on disk or the process gets SIGHUP.
+type configWatcher struct {
+	m      *Main
+	hup    chan os.Signal
+	w      *fsnotify.Watcher // nil without a config file
+	target string
+}
 
-	var events <-chan fsnotify.Event
-	var errs <-chan error
+// watchConfig starts listening for SIGHUP and file changes at once (so
+// that nothing is missed between Run's start and its readiness); run
+// handles them until ctx is done.
+func (m *Main) watchConfig() (*configWatcher, error) {
+	cw := &configWatcher{m: m, hup: make(chan os.Signal, 1), target: filepath.Clean(m.ConfigPath)}
+	signal.Notify(cw.hup, syscall.SIGHUP)
 	if m.ConfigPath != "" {
 		w, err := fsnotify.NewWatcher()
 		if err != nil {
-			return err
+			signal.Stop(cw.hup)
+			return nil, err
 		}
-		defer w.Close()
 		// Watch the directory: editors and config managers replace files
 		// by renaming, which a watch on the file itself would lose.
 		if err := w.Add(filepath.Dir(m.ConfigPath)); err != nil {
 			m.logger.Warn("config file not watched; SIGHUP still reloads", "err", err)
 		}
-		events, errs = w.Events, w.Errors
+		cw.w = w
+	}
+	return cw, nil
+}
+
+func (cw *configWatcher) run(ctx context.Context) error {
+	defer signal.Stop(cw.hup)
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if cw.w != nil {
+		defer cw.w.Close()
+		events, errs = cw.w.Events, cw.w.Errors
 	}
 	var debounce <-chan time.Time
-	target := filepath.Clean(m.ConfigPath)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-hup:
-			m.reload("SIGHUP")
+		case <-cw.hup:
+			cw.m.reload("SIGHUP")
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			if filepath.Clean(ev.Name) == target && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+			if filepath.Clean(ev.Name) == cw.target && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
 				debounce = time.After(100 * time.Millisecond)
 			}
 		case err, ok := <-errs:
@@ -55,10 +71,10 @@ func (m *Main) watchConfig(ctx context.Context) error {
 				errs = nil
 				continue
 			}
-			m.logger.Warn("config watcher", "err", err)
+			cw.m.logger.Warn("config watcher", "err", err)
 		case <-debounce:
 			debounce = nil
-			m.reload("file changed")
+			cw.m.reload("file changed")
 		}
 	}
 }

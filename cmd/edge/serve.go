@@ -53,6 +53,7 @@ type Main struct {
 	memory  *memcache.Cache
 	origin  *origin.Client
 	proxy   *proxy.Server
+	inval   *invalidation // stale marks, their regeneration, POST /invalidate
 	metrics *metrics
 	cfg     atomic.Pointer[Config] // the config in force (reloads swap it)
 }
@@ -96,13 +97,20 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.PublicListener, m.AdminListener = pub, adm
 
+	cw, err := m.watchConfig()
+	if err != nil {
+		pub.Close()
+		adm.Close()
+		return fmt.Errorf("config watcher: %w", err)
+	}
 	public := m.proxy.HTTPServer(limits(cfg))
 	admin := m.adminServer()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return public.Serve(pub) })
 	g.Go(func() error { return admin.Serve(adm) })
 	g.Go(func() error { return m.store.Run(gctx) })
-	g.Go(func() error { return m.watchConfig(gctx) })
+	g.Go(func() error { return cw.run(gctx) })
+	g.Go(func() error { return m.inval.run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		m.logger.Info("shutting down: draining requests and generations")
@@ -180,12 +188,20 @@ func (m *Main) build(cfg Config) error {
 		Origin: oc, Store: st, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
 		GzipLevel: cfg.Store.GzipLevel, BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
 	}
+	inv, err := newInvalidation(cfg.Regen, cfg.Queue, keys, st, mem, g, nil, cfg.Store.Root, cfg.Origin.Timeout, m.logger)
+	if err != nil {
+		oc.Close()
+		st.Close()
+		mem.Close()
+		return err
+	}
 	px := &proxy.Server{
 		Keys: keys, Memory: mem, Store: st, Generator: g, Origin: oc,
 		FillTimeout: cfg.Origin.Timeout, Proto: cfg.Origin.ForwardedProto, Logger: m.logger,
 	}
 	px.SetPolicy(policy(cfg))
-	m.store, m.memory, m.origin, m.proxy = st, mem, oc, px
+	px.OnStale = inv.svc.Ensure
+	m.store, m.memory, m.origin, m.proxy, m.inval = st, mem, oc, px, inv
 	m.metrics.register(m)
 	return nil
 }

@@ -9,9 +9,13 @@
 //
 // # Content
 //
-// Every page is a pure function of Config.Seed, Config.Pages and the path
-// (plus the logged-in user): two processes with the same flags serve
-// identical bytes, and nothing depends on the clock. Detail pages are
+// Every page is a pure function of Config.Seed, Config.Pages, the path,
+// the logged-in user and the revisions made through POST
+// /_origin/change?event=N (change.go: each change bumps the event's
+// revision, shown in its title on every page that shows it, and posts
+// {"tags":["event-N"]} to Config.EdgeAdminURL): two processes with the
+// same flags and the same changes serve identical bytes, and nothing
+// depends on the clock. Detail pages are
 // /events/{id}, /people/{id} and /topics/{id}, padded to about 16 KB. List
 // pages are /, /events/, /people/ and /topics/ (?page=N, 100 rows a page).
 // /sitemap.xml indexes /sitemaps/{n}.xml, MaxSitemapURLs URLs each.

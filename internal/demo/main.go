@@ -21,9 +21,10 @@ var ErrUsage = errors.New("demo: usage")
 const shutdownTimeout = 10 * time.Second
 
 // Main runs the demo site as a command. It parses args (-listen, -pages,
-// -latency, -workers, -seed), listens, logs the address to stderr, and serves
-// until ctx is done, then shuts down gracefully: renders waiting for a slot
-// or for their latency are cut short with a 503.
+// -latency, -workers, -seed, -edge-admin, -edge-token), listens, logs the
+// address to stderr, and serves until ctx is done, then shuts down
+// gracefully: renders waiting for a slot or for their latency are cut short
+// with a 503.
 //
 // It returns an error wrapping ErrUsage for bad arguments (and also
 // flag.ErrHelp for -h), an error if it cannot listen, and nil after a clean
@@ -36,6 +37,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	latency := fs.Duration("latency", 30*time.Millisecond, "time each render takes; 0 for none")
 	workers := fs.Int("workers", 4, "renders at once; more requests queue")
 	seed := fs.Int64("seed", 1, "content seed")
+	edgeAdmin := fs.String("edge-admin", "", "edge's admin API `URL` (http://127.0.0.1:9091), told about the pages POST /_origin/change touches")
+	edgeToken := fs.String("edge-token", "", "bearer `token` for -edge-admin")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
@@ -56,7 +59,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("%w: %s", ErrUsage, bad)
 	}
 
-	c := Config{Pages: *pages, Latency: *latency, Workers: *workers, Seed: *seed}
+	c := Config{Pages: *pages, Latency: *latency, Workers: *workers, Seed: *seed,
+		EdgeAdminURL: *edgeAdmin, EdgeToken: *edgeToken}
 	if c.Latency == 0 {
 		c.Latency = -1 // Config's zero means the default; the flag's means none
 	}

@@ -24,6 +24,12 @@ type Config struct {
 	Workers int
 	// Seed selects the generated content. 0 means 1.
 	Seed int64
+	// EdgeAdminURL is edge's admin API ("http://127.0.0.1:9091"), told
+	// about the pages a POST /_origin/change touched (change.go). Empty
+	// means edge is not told.
+	EdgeAdminURL string
+	// EdgeToken is the bearer token for EdgeAdminURL. Empty means none.
+	EdgeToken string
 }
 
 // Site is the demo application. It is safe for concurrent use; its counters
@@ -34,6 +40,7 @@ type Site struct {
 	slots   chan struct{} // one token per render in progress
 	renders counters
 	logins  sessions
+	changes *changes // event revisions and the way to edge (change.go)
 
 	// Test hooks, nil outside tests. onQueue runs before a request waits
 	// for a render slot; onRender runs while it holds one, before the
@@ -67,6 +74,7 @@ func New(c Config) *Site {
 		slots:   make(chan struct{}, c.Workers),
 		renders: newCounters(),
 		logins:  newSessions(),
+		changes: newChanges(c),
 	}
 }
 
@@ -100,6 +108,10 @@ func (s *Site) URLs(yield func(path string) bool) {
 // latency, and is counted under its path.
 func (s *Site) Handler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
+	if string(path) == "/_origin/change" {
+		s.serveChange(ctx)
+		return
+	}
 	if bytes.HasPrefix(path, []byte("/_origin/")) {
 		s.serveAdmin(ctx)
 		return
@@ -171,6 +183,7 @@ func (s *Site) serveApp(ctx *fasthttp.RequestCtx, path []byte) {
 	p := getPage(s.logins.user(ctx))
 	defer putPage(p)
 	s.route(p, ctx, path)
+	s.revise(p, path)
 	ctx.SetStatusCode(p.status)
 	ctx.SetContentType("text/html; charset=utf-8")
 	if p.user == "" {

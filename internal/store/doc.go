@@ -57,12 +57,28 @@
 //
 // # Index
 //
-// The bbolt index holds, per key, the page's metadata, its stale mark and
-// the identity (inode, mtime, size) of each of its files; per tag, its keys;
-// and the page and byte counters, kept in step with every write so that
-// Stats and Open cost O(1). Stale marks live only in the index: SetStale
-// writes them durably in one transaction, and a Put replaces the mark with
-// the Stale field of the page it stores.
+// The bbolt index holds, per key, the page's metadata and the identity
+// (inode, mtime, size) of each of its files; per tag, its keys; the stale
+// marks; and the page, byte and mark counters, kept in step with every
+// write so that Stats, MarkStats and Open cost O(1).
+//
+// # Stale marks
+//
+// The stale marks are the local work queue of regeneration (marks.go). Mark
+// writes the marks of many pages durably in one transaction; each mark has
+// a priority (the most urgent wins), a sequence number bumped on every
+// re-mark, the time it was made, a not-before time and a count of failed
+// attempts. Next hands due marks to workers, most urgent first and first
+// come first served within a priority, reading an ordered queue index
+// rather than scanning; Done removes a mark only if it was not made again
+// meanwhile, so a page marked during its own regeneration is regenerated
+// exactly once more; Retry backs a mark off; Drop leaves it for the sweep.
+// Get and Meta report Stale when a page has a mark; Put never touches
+// marks; Delete removes the mark with the page, and Fsck keeps the marks of
+// pages that exist. Marks survive a crash (kill -9): only claims, which are
+// in memory, are lost, and their marks are simply due again. SetState keeps
+// small named values for other packages in the same index (the
+// invalidation consumer's outage window).
 //
 // # Watching
 //

@@ -26,7 +26,8 @@ const fsckBatch = 256
 // no record or a different version in the index (pages copied in by another
 // process, or written before a crash that lost the index update); it drops
 // records whose files are gone or incomplete; and it removes temp files no
-// Put is writing. It runs online: changes are committed in small batches,
+// Put is writing. Stale marks are kept (a mark whose page is gone goes
+// with it). It runs online: changes are committed in small batches,
 // each applied only if the record did not change since Fsck looked at it.
 // On cancellation it returns what it did so far and ctx's error.
 func (s *Store) Fsck(ctx context.Context) (Report, error) {
@@ -115,7 +116,14 @@ func (s *Store) Fsck(ctx context.Context) (Report, error) {
 		}
 	}
 
-	// 3. Temp files.
+	// 3. Stale marks: kept, except those of pages that no longer exist.
+	if n, err := s.fsckMarks(); err != nil {
+		return rep, fmt.Errorf("store: fsck: %w", err)
+	} else if n > 0 {
+		s.log.Info("store: fsck dropped stale marks of missing pages", "count", n)
+	}
+
+	// 4. Temp files.
 	n, err := s.removeTemps()
 	rep.TempRemoved = n
 	if err != nil {
@@ -184,7 +192,6 @@ func (s *Store) fsckDir(dir string) (casOp, bool) {
 	if rec != nil && sameVersion(rec, cur) {
 		return casOp{}, false
 	}
-	cur.Stale = rec != nil && rec.Stale && rec.ETag == cur.ETag
 	return casOp{key: sc.Key, expect: raw, rec: cur}, true
 }
 

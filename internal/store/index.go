@@ -18,10 +18,14 @@ var (
 	counterByt  = []byte("bytes")
 )
 
-// delta is a change of the page and byte counters made by one transaction.
-type delta struct{ pages, bytes int64 }
+// delta is a change of the page, byte and mark counters made by one
+// transaction.
+type delta struct {
+	pages, bytes int64
+	marks        markDelta
+}
 
-func (d *delta) add(o delta) { d.pages += o.pages; d.bytes += o.bytes }
+func (d *delta) add(o delta) { d.pages += o.pages; d.bytes += o.bytes; d.marks.add(o.marks) }
 
 // indexWrite runs fn in a read-write transaction. A writer alone runs its
 // own transaction at once; writers that overlap share one through db.Batch,
@@ -35,9 +39,11 @@ func (s *Store) indexWrite(fn func(*bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
-// lookup returns the record of key, or nil if it has none. raw is a copy of
-// the encoded record (for compare-and-swap writes), returned even when it
-// does not decode (err wraps errBadRecord then).
+// lookup returns the record of key, or nil if it has none, with Stale set
+// when the page has a stale mark (the record's own stale flag is a legacy
+// of older indexes and ignored). raw is a copy of the encoded record (for
+// compare-and-swap writes), returned even when it does not decode (err
+// wraps errBadRecord then).
 func (s *Store) lookup(key string) (rec *record, raw []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPages).Get([]byte(key))
@@ -45,8 +51,11 @@ func (s *Store) lookup(key string) (rec *record, raw []byte, err error) {
 			return nil
 		}
 		raw = bytes.Clone(v)
-		rec, err = decodeRecord(raw)
-		return err
+		if rec, err = decodeRecord(raw); err != nil {
+			return err
+		}
+		rec.Stale = tx.Bucket(bucketMarks).Get([]byte(key)) != nil
+		return nil
 	})
 	if err != nil {
 		return nil, raw, fmt.Errorf("store: index lookup %q: %w", key, err)
@@ -83,14 +92,16 @@ func putTx(tx *bolt.Tx, key string, rec *record) (delta, error) {
 			}
 		}
 	}
-	if err := pages.Put([]byte(key), rec.encode()); err != nil {
+	stored := *rec
+	stored.Stale = false // the stale mark lives in the marks bucket, never in the record
+	if err := pages.Put([]byte(key), stored.encode()); err != nil {
 		return delta{}, err
 	}
 	return d, addCounters(tx, d)
 }
 
-// deleteTx removes key's record and tag entries and returns the counter
-// change (zero if key had no record).
+// deleteTx removes key's record, tag entries and stale mark and returns the
+// counter change (zero if key had no record).
 func deleteTx(tx *bolt.Tx, key string) (delta, error) {
 	pages, tags := tx.Bucket(bucketPages), tx.Bucket(bucketTags)
 	v := pages.Get([]byte(key))
@@ -98,6 +109,11 @@ func deleteTx(tx *bolt.Tx, key string) (delta, error) {
 		return delta{}, nil
 	}
 	d := delta{pages: -1}
+	md, err := unmarkTx(tx, key)
+	if err != nil {
+		return delta{}, err
+	}
+	d.marks = md
 	if old, err := decodeRecord(v); err == nil {
 		d.bytes = -old.bytes()
 		for _, t := range old.Tags {
@@ -114,15 +130,21 @@ func deleteTx(tx *bolt.Tx, key string) (delta, error) {
 
 func addCounters(tx *bolt.Tx, d delta) error {
 	m := tx.Bucket(bucketMeta)
-	for _, c := range []struct {
-		name []byte
-		add  int64
-	}{{counterPgs, d.pages}, {counterByt, d.bytes}} {
-		if c.add == 0 {
-			continue
+	put := func(name []byte, add int64) error {
+		if add == 0 {
+			return nil
 		}
-		n := readCounter(m, c.name) + c.add
-		if err := m.Put(c.name, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+		n := readCounter(m, name) + add
+		return m.Put(name, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	}
+	if err := put(counterPgs, d.pages); err != nil {
+		return err
+	}
+	if err := put(counterByt, d.bytes); err != nil {
+		return err
+	}
+	for i, name := range counterMarks {
+		if err := put(name, d.marks[i]); err != nil {
 			return err
 		}
 	}
@@ -147,7 +169,7 @@ func tagKey(tag, key string) []byte {
 // initIndex creates the buckets and loads the counters.
 func (s *Store) initIndex() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketPages, bucketTags, bucketMeta} {
+		for _, name := range [][]byte{bucketPages, bucketTags, bucketMeta, bucketMarks, bucketMarkQ, bucketState} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -155,6 +177,9 @@ func (s *Store) initIndex() error {
 		m := tx.Bucket(bucketMeta)
 		s.pages.Store(readCounter(m, counterPgs))
 		s.bytes.Store(readCounter(m, counterByt))
+		for i, name := range counterMarks {
+			s.markCounts[i].Store(readCounter(m, name))
+		}
 		return nil
 	})
 }
@@ -203,4 +228,9 @@ func (s *Store) applyCAS(ops []casOp) (int, error) {
 func (s *Store) account(d delta) {
 	s.pages.Add(d.pages)
 	s.bytes.Add(d.bytes)
+	for i, n := range d.marks {
+		if n != 0 {
+			s.markCounts[i].Add(n)
+		}
+	}
 }

@@ -66,8 +66,9 @@ func (r *record) bytes() int64 { return r.Size + r.GzipSize + r.BrotliSize }
 //	size | gzipSize | brotliSize | 3 × {ino mtime} (body, gzip, brotli) |
 //	nHeader {name value} | nTags {tag}
 //
-// Strings are a length followed by the bytes. flags: 1 stale, 2 gzip, 4 brotli.
-// The flags byte sits at a fixed offset so SetStale can flip it in place.
+// Strings are a length followed by the bytes. flags: 1 stale (legacy: the
+// index stores stale marks separately now, writes it as 0 and ignores it on
+// reading), 2 gzip, 4 brotli.
 const (
 	recordVersion = 1
 	flagStale     = 1 << 0

@@ -91,6 +91,11 @@ type Store struct {
 	pages       atomic.Int64
 	bytes       atomic.Int64
 	writeErrors atomic.Int64
+	markCounts  [edge.NumPriorities + 1]atomic.Int64 // pending marks by priority, then dropped
+	collapsed   atomic.Int64                         // re-marks of pending marks since Open
+
+	claimMu sync.Mutex        // protects claimed
+	claimed map[string]uint64 // key → seq of the marks handed out by Next and not settled
 
 	tmpPrefix string
 	tmpSeq    atomic.Uint64
@@ -134,6 +139,7 @@ func Open(dir string, o Options) (*Store, error) {
 		debounce:   o.Debounce,
 		maxWatches: o.MaxWatches,
 		tmpLive:    make(map[string]struct{}),
+		claimed:    make(map[string]uint64),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -363,35 +369,15 @@ func (s *Store) KeysForTag(tag string, fn func(key string) bool) error {
 	}
 }
 
-// SetStale durably marks (or unmarks) the pages of keys as stale in one
-// index transaction and returns how many of the keys have a page. Put
-// replaces the mark with the Stale field of the page it stores.
+// SetStale durably marks the pages of keys stale at PriorityInvalidate (as
+// Mark does, with source "set-stale"), or removes their marks, and returns
+// how many of the keys have a page (marking) or had a mark (unmarking).
 func (s *Store) SetStale(keys []string, stale bool) (int, error) {
-	var n int
-	err := s.indexWrite(func(tx *bolt.Tx) error {
-		n = 0
-		pages := tx.Bucket(bucketPages)
-		for _, k := range keys {
-			v := pages.Get([]byte(k))
-			if len(v) <= flagsOffset {
-				continue
-			}
-			n++
-			if (v[flagsOffset]&flagStale != 0) == stale {
-				continue
-			}
-			nv := bytes.Clone(v)
-			nv[flagsOffset] ^= flagStale
-			if err := pages.Put([]byte(k), nv); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: set stale: %w", err)
+	if !stale {
+		return s.Unmark(keys)
 	}
-	return n, nil
+	n, _, err := s.Mark(keys, edge.PriorityInvalidate, "set-stale")
+	return n, err
 }
 
 // Stats returns the counters; it costs a few atomic loads.

@@ -18,11 +18,16 @@ import (
 func TestPutGetRoundTrip(t *testing.T) {
 	s := newTestStore(t, Options{})
 	p := testPage("/events/42", 5000, "v1", "event:42", "list:events")
-	p.Stale = true
 	p.Header = append(p.Header, edge.Field{Name: "Link", Value: "</a.css>; rel=preload\n\"odd\""})
 	if !mustPut(t, s, p) {
 		t.Error("first Put reported no change")
 	}
+	checkSamePage(t, mustGet(t, s, "/events/42"), p)
+	// Stale comes from the page's mark, not from the Page that was stored.
+	if _, _, err := s.Mark([]string{"/events/42"}, edge.PriorityInvalidate, "test"); err != nil {
+		t.Fatal(err)
+	}
+	p.Stale = true
 	checkSamePage(t, mustGet(t, s, "/events/42"), p)
 
 	m, err := s.Meta("/events/42")
@@ -250,10 +255,17 @@ func TestSetStale(t *testing.T) {
 	if m, _ := s.Meta("/b"); !m.Stale {
 		t.Error("Meta: /b not stale")
 	}
-	// Storing the regenerated page clears the mark, even when unchanged.
+	// Storing a page never touches its mark (the regenerator settles it),
+	// whatever the stored Page says.
 	mustPut(t, s, testPage("/b", 10, "v1"))
-	if m, _ := s.Meta("/b"); m.Stale {
-		t.Error("stale mark survived a Put")
+	if m, _ := s.Meta("/b"); !m.Stale {
+		t.Error("a Put removed the stale mark")
+	}
+	fresh := testPage("/a", 10, "v2")
+	fresh.Stale = true
+	mustPut(t, s, fresh)
+	if m, _ := s.Meta("/a"); m.Stale {
+		t.Error("a Put of a Page with Stale set marked it")
 	}
 }
 

@@ -295,6 +295,5 @@ func (s *Store) reconcileLocked(key, dir string) (changed bool, err error) {
 	case rec != nil && sameVersion(rec, cur):
 		return false, nil
 	}
-	cur.Stale = rec != nil && rec.Stale && rec.ETag == cur.ETag
 	return true, s.indexPut(key, cur)
 }

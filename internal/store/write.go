@@ -71,7 +71,8 @@ func (s *Store) forgetTemp(name string) {
 	s.tmpMu.Unlock()
 }
 
-// recordOf builds the index record of a page (without file identity).
+// recordOf builds the index record of a page (without file identity). The
+// page's Stale field is not stored: stale marks are separate (marks.go).
 func recordOf(p *edge.Page) *record {
 	r := &record{
 		Status:      p.Status,
@@ -79,7 +80,6 @@ func recordOf(p *edge.Page) *record {
 		ETag:        p.ETag,
 		GeneratedAt: p.GeneratedAt,
 		Header:      p.Header,
-		Stale:       p.Stale,
 		Gzip:        p.Gzip != nil,
 		Brotli:      p.Brotli != nil,
 		Size:        int64(len(p.Body)),
@@ -98,8 +98,8 @@ func recordOf(p *edge.Page) *record {
 // renamed into the page directory (variants, then the body, then the
 // sidecar), the directory is synced, and the index is updated last. If the
 // stored page has the same ETag and variants and its files are intact, only
-// the sidecar and the index are rewritten (new generated_at, header, tags,
-// stale mark) and changed is false.
+// the sidecar and the index are rewritten (new generated_at, header, tags)
+// and changed is false. Put never touches the page's stale mark (see Mark).
 //
 // On failure the previous version is left as it was (if the failure came
 // before the first rename, which is where a full disk shows up) or removed
