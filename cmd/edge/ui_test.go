@@ -56,7 +56,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	dom := chromium(t, e.Admin+"/ui", "--dump-dom")
 	want := map[string]string{
-		"diskpages": "2", "mempages": "2", "hitratio": "50.0 %", "budget": "0 / 8", "errors": "0 / 1",
+		"diskpages": "2", "mempages": "2", "hitratio": "50.0 %", "budget": "0 / 8", "errors": "0 / 1", "pending": "0 pending",
 	}
 	for id, v := range want {
 		re := regexp.MustCompile(`id="` + id + `"[^>]*>([^<]*)<`)
