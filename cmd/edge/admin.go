@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/pregen/edge"
@@ -42,6 +43,8 @@ func (m *Main) adminServer() *fasthttp.Server {
 					m.reload("admin API")
 					m.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "reloaded"})
 				}
+			case path == "/gen" || strings.HasPrefix(path, "/gen/"):
+				m.gens.serve(ctx, path)
 			case path == "/invalidate" && ctx.IsPost():
 				m.serveInvalidate(ctx, m.inval.svc)
 			case path == "/impact" && ctx.IsGet():

@@ -28,6 +28,9 @@ const usage = `edge: serve pre-generated pages in front of a dynamic origin
 
 usage:
   edge serve [-config FILE] [-listen ADDR] [-origin URL] [-root DIR] [-admin ADDR]
+  edge gen   (-sitemap URL|FILE | -urls FILE|-) [-config FILE] [-origin URL] [-root DIR]
+             [-concurrency N] [-rate R] [-since D] [-shard i/n] [-max-failures N]
+                                             pre-generate a whole site (resumable, sharded)
   edge fsck  [-config FILE] [-root DIR]      rebuild the index from the files (server stopped)
   edge status [-admin ADDR]                  print the running server's /status
   edge invalidate [-url U]… [-tag T]… [-prefix P]… [-all] [-hard] [-admin ADDR] [-token T]
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serveCmd(ctx, args, stderr)
+	case "gen":
+		err = genCmd(ctx, args, stdout, stderr)
 	case "fsck":
 		err = fsckCmd(ctx, args, stdout, stderr)
 	case "status":

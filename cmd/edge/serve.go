@@ -54,6 +54,7 @@ type Main struct {
 	origin  *origin.Client
 	proxy   *proxy.Server
 	inval   *invalidation // stale marks, their regeneration, POST /invalidate
+	gens    *genService   // bulk runs started through POST /gen
 	metrics *metrics
 	cfg     atomic.Pointer[Config] // the config in force (reloads swap it)
 }
@@ -202,11 +203,13 @@ func (m *Main) build(cfg Config) error {
 	px.SetPolicy(policy(cfg))
 	px.OnStale = inv.svc.Ensure
 	m.store, m.memory, m.origin, m.proxy, m.inval = st, mem, oc, px, inv
+	m.gens = newGenService(m, g, keys) // after m.memory: it drops memory copies
 	m.metrics.register(m)
 	return nil
 }
 
 func (m *Main) close() {
+	m.gens.close() // bulk runs end before the store closes
 	m.origin.Close()
 	m.memory.Close() // before the store: evictions unwatch pages on it
 	if err := m.store.Close(); err != nil {
