@@ -14,6 +14,7 @@ import (
 
 	"github.com/pregen/edge"
 	"github.com/pregen/edge/internal/cachekey"
+	"github.com/pregen/edge/internal/pace"
 )
 
 // Maker makes one page: fetch, judge, build, store. *Generator satisfies it.
@@ -205,7 +206,7 @@ func (b *Bulk) Run(ctx context.Context) (Summary, error) {
 	if n <= 0 {
 		n = 4
 	}
-	pace := newPacer(b.Rate)
+	lim := pace.New(b.Rate)
 	jobs := make(chan job, n)
 	var dropped atomic.Bool // a page was not attempted because the run stopped
 	var workers sync.WaitGroup
@@ -217,7 +218,7 @@ func (b *Bulk) Run(ctx context.Context) (Summary, error) {
 					if !ok {
 						return
 					}
-					if !b.work(stopCtx, workCtx, pace, j, stop) {
+					if !b.work(stopCtx, workCtx, lim, j, stop) {
 						dropped.Store(true)
 					}
 				case <-stopCtx.Done():
@@ -355,7 +356,7 @@ func (b *Bulk) Admit(e Entry) (edge.Fill, Outcome, string, error) {
 
 // work makes one page. It returns false if the page was not attempted
 // because the run is stopping.
-func (b *Bulk) work(ctx, workCtx context.Context, pace *pacer, j job, stop context.CancelCauseFunc) bool {
+func (b *Bulk) work(ctx, workCtx context.Context, lim *pace.Limiter, j job, stop context.CancelCauseFunc) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -365,7 +366,7 @@ func (b *Bulk) work(ctx, workCtx context.Context, pace *pacer, j job, stop conte
 			return true
 		}
 	}
-	if pace.wait(ctx) != nil {
+	if lim.Wait(ctx) != nil {
 		return false
 	}
 	t0 := time.Now()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pregen/edge"
 	"github.com/pregen/edge/internal/cachekey"
+	"github.com/pregen/edge/internal/pace"
 )
 
 // Claim is a due stale mark handed to one worker. cmd/edge converts the
@@ -108,7 +109,7 @@ func (r *Regenerator) Wake() { r.wake.broadcast() }
 // regeneration in flight is cancelled and its mark released (it stays,
 // durable, for the next run). It returns nil.
 func (r *Regenerator) Run(ctx context.Context) error {
-	lim := newLimiter(r.rate())
+	lim := pace.New(r.rate())
 	n := r.Concurrency
 	if n <= 0 {
 		n = 2
@@ -122,7 +123,7 @@ func (r *Regenerator) Run(ctx context.Context) error {
 }
 
 // work is one worker's loop.
-func (r *Regenerator) work(ctx context.Context, lim *limiter) {
+func (r *Regenerator) work(ctx context.Context, lim *pace.Limiter) {
 	var errDelay time.Duration
 	for {
 		woken := r.wake.wait() // before Next: a Wake after it is not lost
@@ -143,7 +144,7 @@ func (r *Regenerator) work(ctx context.Context, lim *limiter) {
 			timer = time.After(errDelay)
 		case len(claims) > 0:
 			errDelay = 0
-			if err := lim.wait(ctx); err != nil {
+			if err := lim.Wait(ctx); err != nil {
 				r.settle(claims[0], Release, time.Time{})
 				return
 			}
@@ -340,49 +341,6 @@ func (s *signal) broadcast() {
 		s.ch = nil
 	}
 	s.mu.Unlock()
-}
-
-// limiter paces events to at most one per interval (no bursts: after an
-// idle period the first event goes at once). The zero interval means no
-// limit.
-type limiter struct {
-	interval time.Duration
-	mu       sync.Mutex // protects next
-	next     time.Time  // earliest time of the next event
-}
-
-func newLimiter(perSecond float64) *limiter {
-	if perSecond <= 0 {
-		return &limiter{}
-	}
-	return &limiter{interval: time.Duration(float64(time.Second) / perSecond)}
-}
-
-// wait blocks until the caller may go, or ctx is done.
-func (l *limiter) wait(ctx context.Context) error {
-	if l.interval <= 0 {
-		return ctx.Err()
-	}
-	l.mu.Lock()
-	now := time.Now()
-	at := l.next
-	if at.Before(now) {
-		at = now
-	}
-	l.next = at.Add(l.interval)
-	l.mu.Unlock()
-	d := at.Sub(now)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // regenStats are the regenerator's counters.
