@@ -25,6 +25,17 @@
 // static file is the ceiling a pre-generated page cache can hope to reach.
 // Everything listens on 127.0.0.1 only.
 //
+// # Load suite
+//
+// suite.sh runs cmd/suite: every scenario of issue 3 (hot, zipf,
+// crawl-warm, stampede, crawl-cold, bypass, invalidate) against edge,
+// nginx serving edge's store as static files, nginx proxy_cache, Varnish
+// and the bare demo origin, each pinned to CPU 0 with the load on CPU 1.
+// Throughput comes from wrk; latency from cmd/ratectl, a constant-rate
+// generator that counts latency from each request's due time
+// (internal/loadgen). It writes results/<date>.md and <date>.json
+// (internal/results), and cmd/benchchart draws <date>.svg from the JSON.
+//
 // # Results
 //
 // results/ keeps dated markdown notes of runs: the machine, the exact
