@@ -66,6 +66,7 @@ type options struct {
 	crawlCount, pages, hot       int
 	invalidateN                  int
 	invalidateWait               time.Duration
+	regenRate                    float64
 	hotShare, rate, originRate   float64
 	latency                      time.Duration
 	workers, warmConns           int
@@ -122,6 +123,7 @@ func run(ctx context.Context, args []string) error {
 	fs.Float64Var(&o.hotShare, "hot-share", 0.9, "share of zipf requests that go to the hot set")
 	fs.IntVar(&o.invalidateN, "invalidate-n", 10000, "pages invalidated in the invalidate scenario")
 	fs.DurationVar(&o.invalidateWait, "invalidate-wait", 3*time.Minute, "how long to wait for their regeneration")
+	fs.Float64Var(&o.regenRate, "regen-rate", 0, "edge's regen.rate (regenerations a second) for the invalidate scenario; 0 keeps edge's default")
 	fs.Float64Var(&o.rate, "rate", 10000, "constant rate (req/s) of the latency runs of the caches")
 	fs.Float64Var(&o.originRate, "origin-rate", 100, "constant rate of runs that reach the origin (its ceiling is ~133/s)")
 	fs.DurationVar(&o.latency, "latency", 30*time.Millisecond, "the demo origin's render time")
@@ -326,7 +328,7 @@ func (s *suite) setup(ctx context.Context) error {
 		return err
 	}
 	edgeConf, err := tmpl(s.work, "edge.yaml", edgeYAML, configData{Addr: addr(1), Admin: s.admin,
-		Origin: s.origin.url(), Root: root, Memory: o.memory, Token: adminToken, Workers: o.workers})
+		Origin: s.origin.url(), Root: root, Memory: o.memory, Token: adminToken, Workers: o.workers, RegenRate: o.regenRate})
 	if err != nil {
 		return err
 	}

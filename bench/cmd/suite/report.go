@@ -128,7 +128,7 @@ func (s *suite) markdown() string {
 	p("\n")
 
 	if len(d.Profiles) > 0 {
-		p("## Profiles\n\nTwo more (unreported) throughput runs per profiled cell, attached to every process of the server: `perf record -F 999 -g` (where the CPU goes) and `perf trace -s` (system calls per response; tracing slows the server, the counts stay exact). ")
+		p("## Profiles\n\nTwo more (unreported) throughput runs per profiled cell, attached to every process of the server: `perf record -F 999 -g` (where the CPU goes) and `perf trace -s` (system calls per response; tracing slows the server and may drop events under load, so the counts are a floor; compare them between servers). ")
 		p("In a VM perf samples on a software clock, so kernel time mostly lands on `pvm_irq_enable`, where interrupts are re-enabled: read the kernel/user split and the cumulative (children) figures rather than the kernel's self-time names.\n\n")
 		var ks []string
 		for k := range d.Profiles {

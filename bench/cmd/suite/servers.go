@@ -81,6 +81,10 @@ admin:
   token: {{.Token}}
 log:
   level: warn
+{{- if .RegenRate}}
+regen:
+  rate: {{.RegenRate}}
+{{- end}}
 `
 
 // nginxConf is shared by both nginx roles; .ProxyCache selects the server
@@ -191,6 +195,7 @@ type configData struct {
 	Dir, Name, Addr, Admin, Origin, Root, Memory, Token string
 	OriginPort                                          int
 	Workers                                             int
+	RegenRate                                           float64
 	ProxyCache                                          bool
 }
 
