@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test check fmt vet lint fuzz bench clean
+.PHONY: all build run test check fmt vet lint fuzz bench bench-go clean
 
 all: build
 
@@ -64,9 +64,21 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./invalidate
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./invalidate
 
-# Go micro-benchmarks of the hit path (see bench/README.md for wrk runs).
+# The load suite of issue 3 (not part of make test or CI): installs wrk,
+# nginx and varnish with apt-get when missing, then runs every scenario
+# against edge, nginx static, nginx proxy_cache, Varnish and the origin
+# alone, each server pinned to one core and the load to the other; results
+# in bench/results/<date>.{md,json,svg}. About 25 minutes; BENCH_ARGS go to
+# bench/cmd/suite (e.g. BENCH_ARGS='-rounds 1 -d 2s -pages 2000' for a
+# smoke run).
+BENCH_ARGS ?= -perf
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./bench ./internal/cachekey ./internal/store | tee $(RUN)/bench.txt
+	bench/suite.sh $(BENCH_ARGS)
+
+# Go micro-benchmarks of the hit path, with -benchmem.
+bench-go:
+	@mkdir -p $(RUN)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./bench ./internal/cachekey ./internal/store ./proxy | tee $(RUN)/bench.txt
 
 clean:
 	rm -rf $(BIN) $(RUN) data

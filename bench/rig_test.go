@@ -41,6 +41,8 @@ type rigOptions struct {
 	// NoMemory replaces the memory tier with one that never holds a page,
 	// so every hit reads the disk tier.
 	NoMemory bool
+	// PromoteWindow is proxy.Server's (1: no disk hit is ever promoted).
+	PromoteWindow int
 }
 
 // noMemory is a proxy.Memory that holds nothing.
@@ -116,6 +118,7 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	if o.NoMemory {
 		px.Memory, r.Mem = noMemory{}, nil
 	}
+	px.PromoteWindow = o.PromoteWindow
 	px.SetPolicy(proxy.Policy{})
 	tb.Cleanup(px.Wait) // background refreshes, before the store closes
 	return r

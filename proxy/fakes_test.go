@@ -116,6 +116,25 @@ func (s *fakeStore) Get(key string) (*edge.Page, error) {
 	return p, nil
 }
 
+// GetVariant returns a copy of the page holding only the representation
+// the client is sent, as *store.Store does.
+func (s *fakeStore) GetVariant(key string, br, gz bool) (*edge.Page, error) {
+	p, err := s.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	one := *p
+	switch {
+	case br && p.Brotli != nil:
+		one.Body, one.Gzip = nil, nil
+	case gz && p.Gzip != nil:
+		one.Body, one.Brotli = nil, nil
+	default:
+		one.Gzip, one.Brotli = nil, nil
+	}
+	return &one, nil
+}
+
 func (s *fakeStore) Watch(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

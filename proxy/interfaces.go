@@ -19,6 +19,10 @@ type Memory interface {
 type Store interface {
 	// Get returns the stored page or an error wrapping edge.ErrNotFound.
 	Get(key string) (*edge.Page, error)
+	// GetVariant reads only the representation a client accepting brotli
+	// (br) and/or gzip (gz) is sent: brotli, gzip or identity, the first
+	// the page has. The page is for one response and never shared.
+	GetVariant(key string, br, gz bool) (*edge.Page, error)
 	// Watch asks to be told when another process replaces the page's
 	// files; it reports false when the page cannot be watched.
 	Watch(key string) bool

@@ -45,11 +45,19 @@ type Server struct {
 	// invalidate.Service.Ensure). Nil means nothing is done: the page stays
 	// stale until something regenerates it.
 	OnStale func(key string)
+	// PromoteWindow is how many disk hits the doorkeeper remembers: a page
+	// read from disk is copied into memory only on its second disk hit
+	// within that many (the first reads just the one
+	// representation the client is sent). Zero means 65536; size it near
+	// the number of pages the memory tier holds.
+	PromoteWindow int
 
-	policy  atomic.Pointer[Policy]
-	flights flight
-	bg      sync.WaitGroup // background work started by requests (none since OnStale; Wait stays for callers)
-	stats   stats
+	door     *doorkeeper
+	doorOnce sync.Once
+	policy   atomic.Pointer[Policy]
+	flights  flight
+	bg       sync.WaitGroup // background work started by requests (none since OnStale; Wait stays for callers)
+	stats    stats
 }
 
 // SetPolicy installs a new policy; requests already running keep the old
@@ -101,10 +109,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 		return s.serveStored(ctx, p, res)
 	}
 	key := string(res.Key)
-	p, err := s.Store.Get(key)
+	p, err := s.diskGet(ctx, res.Key, key)
 	switch {
 	case err == nil:
-		s.promote(p)
 		return s.serveStored(ctx, p, res)
 	case !errors.Is(err, edge.ErrNotFound):
 		s.log().Warn("disk tier read failed; treating as a miss", "key", key, "err", err)
@@ -131,6 +138,26 @@ func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cacheke
 		s.respond(ctx, p, outHit, csHit)
 	}
 	return nil
+}
+
+// diskGet reads a page from the disk tier for this request. A page read
+// for the second time within the doorkeeper's window is read whole and
+// promoted into memory; otherwise only the representation this client is
+// sent is read, and the page goes nowhere else.
+func (s *Server) diskGet(ctx *fasthttp.RequestCtx, bkey []byte, key string) (*edge.Page, error) {
+	s.doorOnce.Do(func() { s.door = newDoorkeeper(s.PromoteWindow) })
+	if s.door.again(bkey) {
+		p, err := s.Store.Get(key)
+		if err == nil {
+			s.promote(p)
+		}
+		return p, err
+	}
+	var a accepted
+	if len(ctx.Request.Header.Peek(fasthttp.HeaderRange)) == 0 { // ranges are of the identity body
+		a = negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding))
+	}
+	return s.Store.GetVariant(key, a&acceptBrotli != 0, a&acceptGzip != 0)
 }
 
 // promote copies a page into memory and then asks the disk tier to report

@@ -102,7 +102,16 @@ func TestDiskHitIsPromoted(t *testing.T) {
 			h := newHarness(t, nil)
 			h.store.WatchOK = watch
 			h.store.put(newPage("/d", "disk"))
+			// The first disk hit reads the page for this response only.
 			ctx := h.get("/d")
+			if got := respHeader(ctx, "X-Cache"); got != "HIT" || string(ctx.Response.Body()) != "disk" {
+				t.Errorf("X-Cache %q body %q, want a HIT of the disk page", got, ctx.Response.Body())
+			}
+			if _, ok := h.mem.Get([]byte("/d")); ok || len(h.store.watchedKeys()) != 0 {
+				t.Fatal("the first disk hit was promoted into memory")
+			}
+			// The second is promoted.
+			ctx = h.get("/d")
 			if got := respHeader(ctx, "X-Cache"); got != "HIT" || string(ctx.Response.Body()) != "disk" {
 				t.Errorf("X-Cache %q body %q, want a HIT of the disk page", got, ctx.Response.Body())
 			}

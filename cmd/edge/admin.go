@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fasthttp/pprofhandler"
 )
 
 // adminServer builds the admin listener's server: /healthz, /metrics and
@@ -45,6 +46,12 @@ func (m *Main) adminServer() *fasthttp.Server {
 				}
 			case path == "/gen" || strings.HasPrefix(path, "/gen/"):
 				m.gens.serve(ctx, path)
+			case strings.HasPrefix(path, "/debug/pprof/") && ctx.IsGet():
+				// Go's profiler, for measuring edge under load (bench/):
+				// behind the token, since a profile reveals internals.
+				if m.authorized(ctx) {
+					pprofhandler.PprofHandler(ctx)
+				}
 			case path == "/invalidate" && ctx.IsPost():
 				m.serveInvalidate(ctx, m.inval.svc)
 			case path == "/impact" && ctx.IsGet():

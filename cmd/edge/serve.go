@@ -199,6 +199,8 @@ func (m *Main) build(cfg Config) error {
 	px := &proxy.Server{
 		Keys: keys, Memory: mem, Store: st, Generator: g, Origin: oc,
 		FillTimeout: cfg.Origin.Timeout, Proto: cfg.Origin.ForwardedProto, Logger: m.logger,
+		// About as many disk hits as the memory tier holds pages (~16 KiB).
+		PromoteWindow: max(int(cfg.Memory.MaxBytes/(16<<10)), 1024),
 	}
 	px.SetPolicy(policy(cfg))
 	px.OnStale = inv.svc.Ensure

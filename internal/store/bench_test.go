@@ -24,6 +24,22 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
+func BenchmarkGetVariant(b *testing.B) {
+	s := newTestStore(b, Options{NoSync: true})
+	const pages = 100
+	for i := range pages {
+		mustPut(b, s, testPage(fmt.Sprintf("/bench/%d", i), benchPageSize, "v", "t"))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.GetVariant(fmt.Sprintf("/bench/%d", i%pages), true, true); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 func BenchmarkPut(b *testing.B) {
 	for _, noSync := range []bool{true, false} {
 		b.Run(fmt.Sprintf("NoSync=%v", noSync), func(b *testing.B) {

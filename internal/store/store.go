@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -75,6 +74,7 @@ type Meta struct {
 type Store struct {
 	dir        string // absolute path of the root, for the watcher
 	root       *os.Root
+	beneath    *beneath // the root for one-call reads; nil where unsupported
 	db         *bolt.DB
 	log        *slog.Logger
 	noSync     bool
@@ -188,6 +188,9 @@ func Open(dir string, o Options) (*Store, error) {
 	if n > 0 {
 		s.log.Info("store: removed temp files left by a crash", "dir", abs, "count", n)
 	}
+	if s.beneath, err = openBeneath(abs); err != nil {
+		return fail(err)
+	}
 	s.w, err = newWatcher()
 	if err != nil {
 		s.log.Warn("store: watching disabled", "err", err)
@@ -201,7 +204,7 @@ func (s *Store) Close() error {
 		if s.w != nil {
 			s.w.close()
 		}
-		s.closeErr = errors.Join(s.db.Close(), s.root.Close())
+		s.closeErr = errors.Join(s.db.Close(), s.root.Close(), s.beneath.close())
 	})
 	return s.closeErr
 }
@@ -211,108 +214,6 @@ func (s *Store) lock(key string) *sync.Mutex {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
 	return &s.locks[h.Sum32()%uint32(len(s.locks))]
-}
-
-// Get returns the stored page for key, with Finish called and Stale taken
-// from the index. It returns an error wrapping edge.ErrNotFound when the key
-// has no page, or its files are not the ones the index describes even after
-// waiting for a Put of the key in progress (replaced by another process and
-// not yet reconciled, or lost).
-func (s *Store) Get(key string) (*edge.Page, error) {
-	dir, err := pageDir(key)
-	if err != nil {
-		return nil, fmt.Errorf("store: get: %w", err)
-	}
-	for attempt := range 2 {
-		if attempt > 0 {
-			// A file did not match the record: a Put of this key may be
-			// under way. Wait for it, then read the record once more.
-			mu := s.lock(key)
-			mu.Lock()
-			defer mu.Unlock()
-		}
-		rec, _, err := s.lookup(key)
-		if errors.Is(err, errBadRecord) {
-			return nil, fmt.Errorf("%w: %w", err, edge.ErrNotFound)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if rec == nil {
-			return nil, fmt.Errorf("store: get %q: %w", key, edge.ErrNotFound)
-		}
-		p, ok, err := s.readPage(key, dir, rec)
-		if err != nil {
-			return nil, fmt.Errorf("store: get %q: %w", key, err)
-		}
-		if ok {
-			return p, nil
-		}
-	}
-	return nil, fmt.Errorf("store: get %q: files do not match the index: %w", key, edge.ErrNotFound)
-}
-
-// readPage reads the files of a page; ok is false when one is missing or is
-// not the file rec describes (another identity or size).
-func (s *Store) readPage(key, dir string, rec *record) (p *edge.Page, ok bool, err error) {
-	p = &edge.Page{
-		Key:         key,
-		Status:      rec.Status,
-		ContentType: rec.ContentType,
-		Header:      rec.Header,
-		ETag:        rec.ETag,
-		GeneratedAt: rec.GeneratedAt,
-		Tags:        rec.Tags,
-		Stale:       rec.Stale,
-	}
-	// Resolve the directory once (os.Root walks a path one component at a
-	// time) and open the files relative to it.
-	pd := s.root
-	if dir != "." {
-		if pd, err = s.root.OpenRoot(dir); err != nil {
-			if isAbsent(err) {
-				err = nil
-			}
-			return nil, false, err
-		}
-		defer pd.Close()
-	}
-	files := rec.files()
-	for i, dst := range []*[]byte{&p.Body, &p.Gzip, &p.Brotli} {
-		if !files[i].present {
-			continue
-		}
-		if *dst, ok, err = readFile(pd, files[i]); !ok {
-			return nil, false, err
-		}
-	}
-	return p.Finish(), true, nil
-}
-
-// readFile reads one file of a page if it is the one f describes. The
-// identity is checked on the open file, so the bytes read are those of the
-// indexed version even if a replacement is renamed in meanwhile.
-func readFile(pd *os.Root, f pageFile) ([]byte, bool, error) {
-	fh, err := pd.Open(f.name)
-	if isAbsent(err) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil, false, err
-	}
-	if fi.Size() != f.size || fileIdentity(fi) != *f.id {
-		return nil, false, nil
-	}
-	b := make([]byte, f.size)
-	if _, err := io.ReadFull(fh, b); err != nil {
-		return nil, false, err
-	}
-	return b, true, nil
 }
 
 // Meta returns what the index knows about key, reading no page file. It

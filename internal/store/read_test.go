@@ -1,0 +1,110 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pregen/edge"
+)
+
+// readPaths runs fn with the one-call read path (where the platform has
+// it) and with the portable os.Root path.
+func readPaths(t *testing.T, fn func(t *testing.T, s *Store)) {
+	for _, fast := range []bool{true, false} {
+		name := "os.Root"
+		if fast {
+			name = "beneath"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newTestStore(t, Options{})
+			if s.beneath == nil && fast {
+				t.Skip("no one-call read path on this platform")
+			}
+			if !fast && s.beneath != nil {
+				s.beneath.off.Store(true)
+			}
+			fn(t, s)
+		})
+	}
+}
+
+func TestGetVariantReadsOneRepresentation(t *testing.T) {
+	readPaths(t, func(t *testing.T, s *Store) {
+		full := testPage("/events/1", 3000, "v1", "event-1")
+		mustPut(t, s, full)
+		noBr := testPage("/events/2", 3000, "v2")
+		noBr.Brotli = nil
+		mustPut(t, s, noBr)
+
+		for _, c := range []struct {
+			key     string
+			br, gz  bool
+			want    edge.Encoding
+			wantLen int
+		}{
+			{"/events/1", true, true, edge.Brotli, len(full.Brotli)},
+			{"/events/1", true, false, edge.Brotli, len(full.Brotli)},
+			{"/events/1", false, true, edge.Gzip, len(full.Gzip)},
+			{"/events/1", false, false, edge.Identity, len(full.Body)},
+			{"/events/2", true, true, edge.Gzip, len(noBr.Gzip)},
+			{"/events/2", true, false, edge.Identity, len(noBr.Body)},
+		} {
+			p, err := s.GetVariant(c.key, c.br, c.gz)
+			if err != nil {
+				t.Fatalf("GetVariant(%s, br=%v, gz=%v): %v", c.key, c.br, c.gz, err)
+			}
+			bodies := map[edge.Encoding][]byte{edge.Identity: p.Body, edge.Gzip: p.Gzip, edge.Brotli: p.Brotli}
+			for enc, b := range bodies {
+				if enc == c.want && len(b) != c.wantLen {
+					t.Errorf("GetVariant(%s, br=%v, gz=%v): representation %d has %d bytes, want %d", c.key, c.br, c.gz, enc, len(b), c.wantLen)
+				}
+				if enc != c.want && b != nil {
+					t.Errorf("GetVariant(%s, br=%v, gz=%v): representation %d read too", c.key, c.br, c.gz, enc)
+				}
+			}
+			if p.ETag == "" || p.LastModified == "" || p.ContentType == "" || p.Status != 200 {
+				t.Errorf("GetVariant(%s): metadata missing: %+v", c.key, p)
+			}
+		}
+		got := mustGet(t, s, "/events/1")
+		if string(got.Body) != string(full.Body) || string(got.Gzip) != string(full.Gzip) || string(got.Brotli) != string(full.Brotli) {
+			t.Errorf("Get does not return every representation")
+		}
+		if _, err := s.GetVariant("/nope", true, true); !isNotFound(err) {
+			t.Errorf("GetVariant of a missing key: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// A body file replaced outside edge — by another file or by a link to a
+// file out of the root — is never served for the indexed version.
+func TestGetVariantRefusesReplacedFiles(t *testing.T) {
+	readPaths(t, func(t *testing.T, s *Store) {
+		secret := filepath.Join(t.TempDir(), "secret")
+		p := testPage("/page", 100, "v1")
+		if err := os.WriteFile(secret, p.Body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, p)
+		body := filepath.Join(s.dir, "page", fileBody)
+		if err := os.Remove(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(secret, body); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetVariant("/page", false, false); err == nil {
+			t.Fatalf("read through a link out of the root: %q", got.Body)
+		}
+		if err := os.Remove(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(body, p.Body, 0o644); err != nil { // same bytes, another file
+			t.Fatal(err)
+		}
+		if _, err := s.GetVariant("/page", false, false); !isNotFound(err) {
+			t.Errorf("read of a replaced file: %v, want ErrNotFound", err)
+		}
+	})
+}
