@@ -22,6 +22,15 @@ type Maker interface {
 	Generate(ctx context.Context, f edge.Fill) (edge.Result, error)
 }
 
+// KnownSet records the keys a run names, durably: the manifest that
+// store.admit "known" stores misses from. *store.Store satisfies it.
+type KnownSet interface {
+	AddKnown(keys []string) error
+}
+
+// knownBatch is how many keys a run hands to its KnownSet at once.
+const knownBatch = 1000
+
 // Outcome is what became of one entry of a bulk run.
 type Outcome uint8
 
@@ -119,6 +128,10 @@ type Bulk struct {
 	// OnPage, if set, is called once per entry with its outcome, from the
 	// goroutine that decided it; it must be safe for concurrent use.
 	OnPage func(PageResult)
+	// Known, if set, is given the key of every entry the run admits (this
+	// shard's and the other shards'), knownBatch at a time as the source
+	// is read. A failure to record them is logged; the run goes on.
+	Known KnownSet
 
 	c       counters
 	start   atomic.Pointer[time.Time]
@@ -127,6 +140,7 @@ type Bulk struct {
 	logged  [numOutcomes + 1]atomic.Int64
 	failMu  sync.Mutex // serialises writes to Failures and guards failErr
 	failErr error
+	known   []string // keys not yet given to Known; only the producer touches it
 }
 
 // logFirst is how many messages of each kind are logged at Warn.
@@ -255,12 +269,20 @@ func (b *Bulk) Run(ctx context.Context) (Summary, error) {
 		for e, err := range b.Source {
 			gate.RLock()
 			if !alive || stopCtx.Err() != nil {
+				if alive {
+					b.flushKnown()
+				}
 				gate.RUnlock()
 				return
 			}
 			b.produce(stopCtx, e, err, jobs)
 			gate.RUnlock()
 		}
+		gate.RLock()
+		if alive {
+			b.flushKnown()
+		}
+		gate.RUnlock()
 		// A source that ended because the run was stopping (a sitemap
 		// source watching the same ctx) did not reach its end.
 		sourceDone.Store(ctx.Err() == nil && stopCtx.Err() == nil)
@@ -310,6 +332,11 @@ func (b *Bulk) produce(ctx context.Context, e Entry, err error, jobs chan<- job)
 	}
 	b.c.read.Add(1)
 	fill, o, reason, err := b.Admit(e)
+	if b.Known != nil && (o == OK || o == OtherShard) {
+		if b.known = append(b.known, fill.Key); len(b.known) >= knownBatch {
+			b.flushKnown()
+		}
+	}
 	if o != OK {
 		b.finish(PageResult{Entry: e, Key: fill.Key, Outcome: o, Reason: reason, Err: err})
 		return
@@ -318,6 +345,18 @@ func (b *Bulk) produce(ctx context.Context, e Entry, err error, jobs chan<- job)
 	case jobs <- job{e, fill}:
 	case <-ctx.Done():
 	}
+}
+
+// flushKnown gives the keys gathered so far to Known. Only the producer
+// calls it, while Run is still running.
+func (b *Bulk) flushKnown() {
+	if b.Known == nil || len(b.known) == 0 {
+		return
+	}
+	if err := b.Known.AddKnown(b.known); err != nil {
+		b.logf(numOutcomes, "recording known keys", "keys", len(b.known), "err", err)
+	}
+	b.known = b.known[:0]
 }
 
 // Admit decides whether the run makes a page for e: it returns the Fill

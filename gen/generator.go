@@ -42,7 +42,8 @@ type Generator struct {
 }
 
 // Generate fetches f.URI from the origin and, when the response may be
-// stored and f.NoStore is false, persists it. An origin failure returns an
+// stored and f.NoStore is false, compresses and persists it (a NoStore
+// page has no compressed variants). An origin failure returns an
 // error wrapping edge.ErrOriginTimeout or edge.ErrOriginUnavailable (and the
 // caller keeps whatever copy it had); a store failure is reported in
 // Result.StoreErr while the page is still returned for serving.
@@ -73,11 +74,15 @@ func (g *Generator) Generate(ctx context.Context, f edge.Fill) (edge.Result, err
 		page.Finish()
 		return res, nil
 	}
-	compress(page, g.gzipLevel(), g.brotliLevel())
-	page.Finish()
 	if f.NoStore {
+		// Served to its requesters only (a miss not admitted, a lock
+		// timeout): compressing it would cost more CPU than sending it
+		// once, and a flood of such misses must stay cheap.
+		page.Finish()
 		return res, nil
 	}
+	compress(page, g.gzipLevel(), g.brotliLevel())
+	page.Finish()
 	res.Changed, res.StoreErr = g.Store.Put(page)
 	return res, nil
 }

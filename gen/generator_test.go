@@ -234,8 +234,12 @@ func TestGenerateNoStore(t *testing.T) {
 	if !res.Cacheable || res.Changed || res.Page == nil {
 		t.Fatalf("Result = %+v, want a cacheable, unchanged page", res)
 	}
-	if res.Page.Gzip == nil || res.Page.LastModified == "" {
-		t.Errorf("NoStore page not finished: gzip %d bytes, LastModified %q", len(res.Page.Gzip), res.Page.LastModified)
+	if res.Page.LastModified == "" || res.Page.ETag == "" {
+		t.Errorf("NoStore page not finished: LastModified %q, ETag %q", res.Page.LastModified, res.Page.ETag)
+	}
+	// Served once, never kept: not worth compressing.
+	if res.Page.Gzip != nil || res.Page.Brotli != nil {
+		t.Errorf("NoStore page compressed: gzip %d, brotli %d bytes", len(res.Page.Gzip), len(res.Page.Brotli))
 	}
 }
 

@@ -2,7 +2,9 @@
 // key (or rejects it with a 4xx), lets private traffic pass straight to the
 // origin, serves pages from the memory tier and then the disk tier, and on a
 // miss runs one coalesced generation per key while the other requesters wait
-// for it.
+// for it. On the miss path it also runs the miss firewall: a per-client
+// miss rate (429 beyond it) and an admission policy that decides whether a
+// generated page is stored (always, on its second miss, or only if known).
 //
 // # Ownership
 //

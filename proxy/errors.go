@@ -14,6 +14,21 @@ import (
 // was reached.
 var ErrTooManyWaiters = errors.New("proxy: too many waiters for one page")
 
+// ErrMissRateLimited means a client asked for more pages edge has not
+// stored than Policy.MissRate allows (429 with Retry-After). Hits are
+// never limited.
+var ErrMissRateLimited = errors.New("proxy: too many misses from this client")
+
+// limitedError is ErrMissRateLimited with the whole seconds until the
+// client may miss again.
+type limitedError struct{ retryAfter int }
+
+func (e *limitedError) Error() string {
+	return ErrMissRateLimited.Error() + "; retry after " + strconv.Itoa(e.retryAfter) + "s"
+}
+
+func (e *limitedError) Unwrap() error { return ErrMissRateLimited }
+
 // errPanic marks a request whose handling panicked.
 var errPanic = errors.New("proxy: internal error")
 
@@ -24,6 +39,12 @@ func statusOf(err error) (status int, retryAfter string) {
 		return fasthttp.StatusRequestURITooLong, ""
 	case errors.Is(err, cachekey.ErrUnknownHost):
 		return fasthttp.StatusMisdirectedRequest, ""
+	case errors.Is(err, ErrMissRateLimited):
+		retry := 1
+		if le, ok := errors.AsType[*limitedError](err); ok {
+			retry = le.retryAfter
+		}
+		return fasthttp.StatusTooManyRequests, strconv.Itoa(retry)
 	case errors.Is(err, cachekey.ErrBadPath), errors.Is(err, cachekey.ErrBadQuery),
 		errors.Is(err, cachekey.ErrBadHost):
 		return fasthttp.StatusBadRequest, ""
@@ -48,7 +69,12 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 	if retry != "" {
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retry)
 	}
-	ctx.SetBodyString(fasthttp.StatusMessage(status) + "\n")
+	body := fasthttp.StatusMessage(status) + "\n"
+	if status == fasthttp.StatusTooManyRequests {
+		body = "Too Many Requests: this client asked for too many pages that are not cached;\n" +
+			"cached pages are still served; retry others after " + retry + " seconds.\n"
+	}
+	ctx.SetBodyString(body)
 	setErrorCacheHeaders(&ctx.Response.Header, status)
 	if status >= 500 {
 		s.stats.errors5xx.Add(1)
@@ -71,6 +97,11 @@ func (s *Server) log() *slog.Logger {
 // BYPASS, a failed fetch (5xx) a MISS whose forward failed.
 func setErrorCacheHeaders(h *fasthttp.ResponseHeader, status int) {
 	h.Set(fasthttp.HeaderAge, "0")
+	if status == fasthttp.StatusTooManyRequests { // a miss refused before it was forwarded
+		h.Set("X-Cache", xcache[outMiss])
+		h.Set("Cache-Status", csMissRateLimited)
+		return
+	}
 	if status < 500 {
 		h.Set("X-Cache", xcache[outBypass])
 		h.Set("Cache-Status", "edge; fwd=request; detail=rejected")

@@ -14,13 +14,16 @@ type flight struct {
 	calls map[string]*call // in-flight generations by key
 }
 
-// call is one generation in flight. res and err are written once by the
-// leader before done is closed and only read after.
+// call is one generation in flight. res, err and notAdmitted are written
+// once by the leader before done is closed and only read after.
 type call struct {
 	done    chan struct{}
 	waiters int // protected by flight.mu
 	res     edge.Result
 	err     error
+	// notAdmitted is set by the leader before its generation when the page
+	// will not be stored (the admission policy); read by waiters after done.
+	notAdmitted bool
 }
 
 // join returns the call for key and whether the caller leads it (and must

@@ -28,6 +28,12 @@ type Store interface {
 	Watch(key string) bool
 }
 
+// KnownKeys is the durable set of keys a sitemap or a bulk run named,
+// consulted on a miss under AdmitKnown. *store.Store satisfies it.
+type KnownKeys interface {
+	Known(key string) bool
+}
+
 // Generator makes a page from the origin (and stores it when allowed).
 // *gen.Generator satisfies it.
 type Generator interface {

@@ -31,6 +31,19 @@ type Policy struct {
 	// MaxWaiters caps the requests waiting for one generation; more get a
 	// 503. Zero means 4096.
 	MaxWaiters int
+	// Admit decides which misses are stored (see Admission). Zero is
+	// AdmitAlways.
+	Admit Admission
+	// AdmitWindow is how soon a second miss must follow the first for
+	// AdmitSecondHit to store the page. Zero means 10m.
+	AdmitWindow time.Duration
+	// MissRate caps the misses per second of one client (an IPv4 address
+	// or an IPv6 /64); a miss over it gets a 429 with Retry-After. Hits are
+	// never limited. Zero means no limit.
+	MissRate float64
+	// MissBurst is how many misses a client may make at once before
+	// MissRate applies. Zero means 20.
+	MissBurst int
 
 	bypassCookies [][]byte
 	bypassPaths   [][]byte
@@ -52,6 +65,12 @@ func (p Policy) compile() *Policy {
 	}
 	if p.MaxWaiters <= 0 {
 		p.MaxWaiters = 4096
+	}
+	if p.AdmitWindow <= 0 {
+		p.AdmitWindow = 10 * time.Minute
+	}
+	if p.MissBurst <= 0 {
+		p.MissBurst = 20
 	}
 	p.bypassCookies, p.bypassPaths = nil, nil
 	for _, c := range p.BypassCookies {

@@ -51,10 +51,15 @@ type Server struct {
 	// representation the client is sent). Zero means 65536; size it near
 	// the number of pages the memory tier holds.
 	PromoteWindow int
+	// Known tells which keys a sitemap or a bulk run named, for
+	// AdmitKnown. Nil: no key is known (under AdmitKnown only pages already
+	// stored stay stored).
+	Known KnownKeys
 
 	door     *doorkeeper
 	doorOnce sync.Once
 	policy   atomic.Pointer[Policy]
+	fw       firewall // the miss firewall's tables (admission, per-client miss rate)
 	flights  flight
 	bg       sync.WaitGroup // background work started by requests (none since OnStale; Wait stays for callers)
 	stats    stats
@@ -179,13 +184,27 @@ func (s *Server) fill(key string, res cachekey.Result, ctx *fasthttp.RequestCtx,
 
 // miss generates a page nobody has: one generation per key, the other
 // requesters blocked on it until it ends or their lock timeout fires.
+//
+// The miss firewall acts here: a client over its miss rate is refused
+// before anything else (waiters count too: the limit is on what a client
+// asks, checked before any shared state), and the leader asks the
+// admission policy whether the page may be stored (only the leader's
+// request counts as a sighting for AdmitSecondHit). A page generated
+// without storing is still cacheable content: it is shared with the
+// waiters of its flight, never kept.
 func (s *Server) miss(ctx *fasthttp.RequestCtx, key string, res cachekey.Result, pol *Policy) error {
+	if err := s.limitMiss(ctx, pol); err != nil {
+		return err
+	}
 	c, leader, err := s.flights.join(key, pol.MaxWaiters)
 	if err != nil {
 		return err
 	}
 	if leader {
 		r, err := s.lead(key, s.fill(key, res, ctx, edge.PriorityMiss, false), c, pol)
+		if c.notAdmitted {
+			return s.answer(ctx, r, err, csNotAdmitted)
+		}
 		return s.answer(ctx, r, err, csMissStored)
 	}
 	t := time.NewTimer(pol.LockTimeout)
@@ -194,6 +213,9 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, key string, res cachekey.Result,
 	case <-c.done:
 		s.stats.coalesced.Add(1)
 		if c.err != nil || c.res.Cacheable || c.res.Negative {
+			if c.notAdmitted {
+				return s.answer(ctx, c.res, c.err, csCollapsedNotAdmitted)
+			}
 			return s.answer(ctx, c.res, c.err, csCollapsed)
 		}
 		// The response was private to the leader: never share it.
@@ -207,6 +229,8 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, key string, res cachekey.Result,
 }
 
 // lead runs the generation of a flight and publishes it to the waiters.
+// A page the admission policy does not admit is generated with NoStore
+// and kept nowhere.
 func (s *Server) lead(key string, f edge.Fill, c *call, pol *Policy) (r edge.Result, err error) {
 	defer func() { s.flights.finish(key, c, r, err) }()
 	// Re-check inside the flight: a generation that ended between our
@@ -215,11 +239,18 @@ func (s *Server) lead(key string, f edge.Fill, c *call, pol *Policy) (r edge.Res
 		s.promote(p)
 		return edge.Result{Page: p, Cacheable: true}, nil
 	}
+	if !s.admit(key, pol) {
+		f.NoStore, c.notAdmitted = true, true
+	}
 	r, err = s.generate(f)
 	if err != nil {
 		return r, err
 	}
 	switch {
+	case f.NoStore && (r.Cacheable || r.Negative):
+		// Not admitted: served to this flight only. Keeping it in memory
+		// would let a flood of once-asked URLs push out the pages that
+		// are asked for (404s included).
 	case r.Cacheable:
 		if r.StoreErr != nil {
 			s.stats.storeErrors.Add(1)

@@ -35,6 +35,12 @@ const (
 	csLockTimeout    = "edge; fwd=uri-miss; detail=lock-timeout"
 	csNegativeHit    = "edge; hit; detail=negative"
 	csUncacheableHit = "edge; fwd=uri-miss; detail=uncacheable"
+	// A miss generated and served but not stored: the admission policy
+	// (store.admit) did not admit it yet.
+	csNotAdmitted          = "edge; fwd=uri-miss; detail=admission"
+	csCollapsedNotAdmitted = "edge; fwd=uri-miss; collapsed; detail=admission"
+	// A miss refused (429) because its client was over its miss rate.
+	csMissRateLimited = "edge; detail=miss-rate-limited"
 )
 
 // respond writes a page, honouring Accept-Encoding, conditional requests

@@ -9,6 +9,8 @@ type stats struct {
 	errors4xx, errors5xx     atomic.Int64
 	storeErrors              atomic.Int64
 	notStored                atomic.Int64
+	admitted, notAdmitted    atomic.Int64
+	rateLimited              atomic.Int64
 }
 
 // Stats is a snapshot of the request path's counters.
@@ -25,6 +27,13 @@ type Stats struct {
 	// were still served); NotStored counts origin responses that were not
 	// cacheable.
 	StoreErrors, NotStored int64
+	// Admitted and NotAdmitted count the admission decisions of generations
+	// led by a miss (Policy.Admit): allowed to be stored, or generated and
+	// served but not stored (Cache-Status detail=admission).
+	Admitted, NotAdmitted int64
+	// RateLimited counts misses refused with a 429 because their client was
+	// over Policy.MissRate.
+	RateLimited int64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -35,5 +44,7 @@ func (s *Server) Stats() Stats {
 		Coalesced: st.coalesced.Load(), LockTimeouts: st.lockTimeouts.Load(),
 		Errors4xx: st.errors4xx.Load(), Errors5xx: st.errors5xx.Load(),
 		StoreErrors: st.storeErrors.Load(), NotStored: st.notStored.Load(),
+		Admitted: st.admitted.Load(), NotAdmitted: st.notAdmitted.Load(),
+		RateLimited: st.rateLimited.Load(),
 	}
 }

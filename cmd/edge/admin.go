@@ -113,6 +113,17 @@ type Status struct {
 	Budget        BudgetStatus       `json:"origin_budget"`
 	RecentEvents  []Event            `json:"recent_events"`
 	Invalidation  InvalidationStatus `json:"invalidation"`
+	Admission     AdmissionStatus    `json:"admission"`
+}
+
+// AdmissionStatus describes the miss firewall: the admission policy
+// (store.admit) with its decisions, and the misses refused by the
+// per-client rate (origin.miss_rate_per_client).
+type AdmissionStatus struct {
+	Policy      string `json:"policy"`
+	Admitted    int64  `json:"admitted"`
+	NotAdmitted int64  `json:"not_admitted"`
+	RateLimited int64  `json:"rate_limited"`
 }
 
 // TierStatus describes one tier.
@@ -157,5 +168,8 @@ func (m *Main) status() Status {
 		Budget:       BudgetStatus{Slots: cfg.Origin.Concurrency, InUse: b.InUse(), Queued: queued},
 		RecentEvents: m.recent.events(),
 		Invalidation: m.inval.status(),
+		Admission: AdmissionStatus{
+			Policy: cfg.Store.Admit, Admitted: ps.Admitted, NotAdmitted: ps.NotAdmitted, RateLimited: ps.RateLimited,
+		},
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pregen/edge/proxy"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -54,6 +56,14 @@ type OriginConfig struct {
 	// ForwardedProto is sent as X-Forwarded-Proto. Default "http"; set
 	// "https" when TLS is terminated in front of edge.
 	ForwardedProto string `yaml:"forwarded_proto"`
+	// MissRatePerClient caps the misses per second of one client (an IPv4
+	// address or an IPv6 /64): a miss over it gets a 429 with Retry-After;
+	// hits are never limited. Default 0: off (behind a proxy every client
+	// has the proxy's address). Reloadable.
+	MissRatePerClient float64 `yaml:"miss_rate_per_client"`
+	// MissBurstPerClient is how many misses a client may make at once
+	// before MissRatePerClient applies. Default 20. Reloadable.
+	MissBurstPerClient int `yaml:"miss_burst_per_client"`
 }
 
 // StoreConfig describes the disk tier.
@@ -68,6 +78,14 @@ type StoreConfig struct {
 	// GzipLevel (default 6) and BrotliLevel (default 5) of the stored variants.
 	GzipLevel   int `yaml:"gzip_level"`
 	BrotliLevel int `yaml:"brotli_level"`
+	// Admit decides which misses are stored: "always" (default), "second-hit"
+	// (only on a page's second miss within AdmitWindow) or "known" (only
+	// keys an edge gen run or sitemap named). Misses not admitted are still
+	// generated and served. Reloadable.
+	Admit string `yaml:"admit"`
+	// AdmitWindow is how soon the second miss must follow the first under
+	// "second-hit". Default 10m. Reloadable.
+	AdmitWindow time.Duration `yaml:"admit_window"`
 }
 
 // MemoryConfig describes the memory tier.
@@ -140,8 +158,12 @@ func DefaultConfig() Config {
 		Origin: OriginConfig{
 			ConnectTimeout: 3 * time.Second, FirstByteTimeout: 30 * time.Second, Timeout: 60 * time.Second,
 			MaxConns: 64, Concurrency: 8, MaxResponseBytes: 64 << 20, ForwardedProto: "http",
+			MissBurstPerClient: 20,
 		},
-		Store:  StoreConfig{Root: "data", MaxObjectBytes: 8 << 20, GzipLevel: 6, BrotliLevel: 5},
+		Store: StoreConfig{
+			Root: "data", MaxObjectBytes: 8 << 20, GzipLevel: 6, BrotliLevel: 5,
+			Admit: "always", AdmitWindow: 10 * time.Minute,
+		},
 		Memory: MemoryConfig{MaxBytes: 256 << 20},
 		Cache: CacheConfig{
 			BypassCookies: []string{"sessionid"},
@@ -248,7 +270,7 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 		"origin.timeout": c.Origin.Timeout, "cache.uncacheable_ttl": c.Cache.UncacheableTTL,
 		"cache.lock_timeout": c.Cache.LockTimeout, "server.read_timeout": c.Server.ReadTimeout,
 		"server.write_timeout": c.Server.WriteTimeout, "server.idle_timeout": c.Server.IdleTimeout,
-		"server.shutdown_timeout": c.Server.ShutdownTimeout,
+		"server.shutdown_timeout": c.Server.ShutdownTimeout, "store.admit_window": c.Store.AdmitWindow,
 	} {
 		if d <= 0 {
 			return bad(key, "must be a positive duration such as 5s")
@@ -260,11 +282,17 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 		"memory.max_bytes": int64(c.Memory.MaxBytes), "cache.max_waiters": int64(c.Cache.MaxWaiters),
 		"cache.max_uri_bytes": int64(c.Cache.MaxURIBytes), "server.max_header_bytes": int64(c.Server.MaxHeaderBytes),
 		"server.max_body_bytes": int64(c.Server.MaxBodyBytes), "server.max_conns": int64(c.Server.MaxConns),
-		"server.max_conns_per_ip": int64(c.Server.MaxConnsPerIP),
+		"server.max_conns_per_ip": int64(c.Server.MaxConnsPerIP), "origin.miss_burst_per_client": int64(c.Origin.MissBurstPerClient),
 	} {
 		if n <= 0 {
 			return bad(key, "must be positive (nothing is unlimited)")
 		}
+	}
+	if _, err := proxy.ParseAdmission(c.Store.Admit); err != nil || c.Store.Admit == "" {
+		return bad("store.admit", "must be always, second-hit or known, not %q", c.Store.Admit)
+	}
+	if r := c.Origin.MissRatePerClient; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return bad("origin.miss_rate_per_client", "must be 0 (off) or a positive number of misses per second")
 	}
 	if c.Store.Root == "" {
 		return bad("store.root", "required")

@@ -64,6 +64,10 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"missing url", "listen: 127.0.0.1:1\n", "origin.url", 0},
 		{"bad level", "origin:\n  url: http://x:1\nlog:\n  level: loud\n", "log.level", 4},
 		{"not yaml", "origin: [\n", "", 0},
+		{"bad admit", "origin:\n  url: http://x:1\nstore:\n  admit: sometimes\n", "store.admit", 4},
+		{"zero admit window", "origin:\n  url: http://x:1\nstore:\n  admit_window: 0s\n", "store.admit_window", 4},
+		{"negative miss rate", "origin:\n  url: http://x:1\n  miss_rate_per_client: -1\n", "origin.miss_rate_per_client", 3},
+		{"zero miss burst", "origin:\n  url: http://x:1\n  miss_burst_per_client: 0\n", "origin.miss_burst_per_client", 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -265,7 +265,7 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 		// compressed and written, the origin is kept busy with others. The
 		// budget still caps the origin requests in flight at slots.
 		Concurrency: 2 * slots, Rate: o.rate, GiveUpAfter: genGiveUpAfter,
-		Failures: failures,
+		Failures: failures, Known: st,
 	}
 	rep := newGenReporter(o.progress, stderr, logger)
 	b.Logger = slog.New(rep.logHandler(logger.Handler()))

@@ -388,7 +388,7 @@ func (s *genService) newJob(id, run, desc string, o *genOptions, req *genRequest
 		Generated: storeGenerated(s.m.store), Cutoff: genCutoff(started, o.since),
 		Shard: o.shard, Shards: o.shards, Priority: edge.PriorityBulk,
 		Concurrency: conc, Rate: o.rate, GiveUpAfter: genGiveUpAfter,
-		Failures: j, Logger: s.m.logger.With("job", id),
+		Failures: j, Logger: s.m.logger.With("job", id), Known: s.m.store,
 	}
 	return j, nil
 }

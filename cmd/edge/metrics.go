@@ -65,6 +65,12 @@ func (m *metrics) register(main *Main) {
 			ConstLabels: prometheus.Labels{"cache": label},
 		}, func() float64 { return float64(f()) })
 	}
+	admission := func(label string, f func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edge_admission_total", Help: "Admission decisions (store.admit) of generations led by a miss: admitted (may be stored) or not_admitted (served, not stored).",
+			ConstLabels: prometheus.Labels{"result": label},
+		}, func() float64 { return float64(f()) })
+	}
 	m.reg.MustRegister(
 		byCache("HIT", func() int64 { return px.Stats().Hit }),
 		byCache("MISS", func() int64 { return px.Stats().Miss }),
@@ -80,6 +86,10 @@ func (m *metrics) register(main *Main) {
 			func() float64 { return float64(px.Stats().Errors5xx) }),
 		counter("edge_not_stored_total", "Origin responses that were not cacheable.",
 			func() float64 { return float64(px.Stats().NotStored) }),
+		admission("admitted", func() int64 { return px.Stats().Admitted }),
+		admission("not_admitted", func() int64 { return px.Stats().NotAdmitted }),
+		counter("edge_miss_rate_limited_total", "Misses refused with a 429 because their client was over origin.miss_rate_per_client.",
+			func() float64 { return float64(px.Stats().RateLimited) }),
 		counter("edge_store_write_errors_total", "Page writes that failed (disk full, I/O errors); the pages were still served.",
 			func() float64 { return float64(st.Stats().WriteErrors) }),
 		gauge("edge_tier_bytes", "Bytes held by a tier.", prometheus.Labels{"tier": "memory"},

@@ -110,6 +110,8 @@ func (m *Main) apply(next Config, why string) {
 	live.Cache.NegativeTTL, live.Cache.UncacheableTTL = next.Cache.NegativeTTL, next.Cache.UncacheableTTL
 	live.Cache.LockTimeout, live.Cache.MaxWaiters = next.Cache.LockTimeout, next.Cache.MaxWaiters
 	live.Memory.MaxBytes, live.Origin.Concurrency, live.Log.Level = next.Memory.MaxBytes, next.Origin.Concurrency, next.Log.Level
+	live.Store.Admit, live.Store.AdmitWindow = next.Store.Admit, next.Store.AdmitWindow
+	live.Origin.MissRatePerClient, live.Origin.MissBurstPerClient = next.Origin.MissRatePerClient, next.Origin.MissBurstPerClient
 	if !reflect.DeepEqual(live, next) {
 		m.logger.Warn("config reloaded, but some changed fields apply only after a restart", "why", why)
 	}

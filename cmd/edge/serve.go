@@ -29,6 +29,8 @@ var (
 	_ proxy.Origin    = (*origin.Client)(nil)
 	_ gen.Origin      = (*origin.Client)(nil)
 	_ gen.Store       = (*store.Store)(nil)
+	_ gen.KnownSet    = (*store.Store)(nil)
+	_ proxy.KnownKeys = (*store.Store)(nil)
 )
 
 // Main is one running edge server: the config and every part built from it.
@@ -201,6 +203,7 @@ func (m *Main) build(cfg Config) error {
 		FillTimeout: cfg.Origin.Timeout, Proto: cfg.Origin.ForwardedProto, Logger: m.logger,
 		// About as many disk hits as the memory tier holds pages (~16 KiB).
 		PromoteWindow: max(int(cfg.Memory.MaxBytes/(16<<10)), 1024),
+		Known:         st,
 	}
 	px.SetPolicy(policy(cfg))
 	px.OnStale = inv.svc.Ensure
@@ -235,10 +238,13 @@ func nonNil(s []string) []string {
 }
 
 func policy(cfg Config) proxy.Policy {
+	admit, _ := proxy.ParseAdmission(cfg.Store.Admit) // validated by Config.Validate
 	return proxy.Policy{
 		BypassCookies: nonNil(cfg.Cache.BypassCookies), BypassPaths: cfg.Cache.BypassPaths,
 		NegativeTTL: cfg.Cache.NegativeTTL, UncacheableTTL: cfg.Cache.UncacheableTTL,
 		LockTimeout: cfg.Cache.LockTimeout, MaxWaiters: cfg.Cache.MaxWaiters,
+		Admit: admit, AdmitWindow: cfg.Store.AdmitWindow,
+		MissRate: cfg.Origin.MissRatePerClient, MissBurst: cfg.Origin.MissBurstPerClient,
 	}
 }
 

@@ -59,7 +59,9 @@
 //
 // The bbolt index holds, per key, the page's metadata and the identity
 // (inode, mtime, size) of each of its files; per tag, its keys; the stale
-// marks; and the page, byte and mark counters, kept in step with every
+// marks; the known keys (known.go: every key a sitemap or bulk run named,
+// for store.admit "known"; AddKnown writes them in batches, Known reads
+// one); and the page, byte and mark counters, kept in step with every
 // write so that Stats, MarkStats and Open cost O(1).
 //
 // # Stale marks
