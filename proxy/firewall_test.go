@@ -407,3 +407,25 @@ func TestSeenFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestMissRateCoversAnonymousPassThrough: requests that reach the origin
+// anonymously without being misses (a query parameter outside the key, a
+// key remembered as uncacheable) spend the same allowance; private
+// requests (session cookie, Authorization, bypass path, POST) never do.
+func TestMissRateCoversAnonymousPassThrough(t *testing.T) {
+	h, _, _ := firewallHarness(t, Policy{MissRate: 1e-9, MissBurst: 2, BypassPaths: []string{"/admin/"}})
+	h.mem.put(&edge.Page{Key: "/uncacheable"}) // hit-for-miss marker
+	expect(t, "unknown parameter", h.get("/x?utm_id=1&other=1"), 200, "BYPASS", csBypassRequest)
+	expect(t, "uncacheable key", h.get("/uncacheable"), 200, "BYPASS", csUncacheableHit)
+	expect(t, "over the rate", h.get("/y?other=2"), 429, "MISS", csMissRateLimited)
+	expect(t, "uncacheable over the rate", h.get("/uncacheable"), 429, "MISS", csMissRateLimited)
+	for range 5 {
+		expect(t, "session", h.get("/z?other=3", "Cookie: sessionid=abc"), 200, "BYPASS", csBypassRequest)
+		expect(t, "authorization", h.get("/z", "Authorization: Basic eDp5"), 200, "BYPASS", csBypassRequest)
+		expect(t, "bypass path", h.get("/admin/"), 200, "BYPASS", csBypassRequest)
+		expect(t, "POST", h.serve(request{method: "POST", uri: "/form", body: "a=1"}), 200, "BYPASS", csBypassMethod)
+	}
+	if got := h.s.Stats().RateLimited; got != 2 {
+		t.Errorf("RateLimited %d, want 2", got)
+	}
+}

@@ -38,8 +38,12 @@ type Policy struct {
 	// AdmitSecondHit to store the page. Zero means 10m.
 	AdmitWindow time.Duration
 	// MissRate caps the misses per second of one client (an IPv4 address
-	// or an IPv6 /64); a miss over it gets a 429 with Retry-After. Hits are
-	// never limited. Zero means no limit.
+	// or an IPv6 /64); a miss over it gets a 429 with Retry-After. The other
+	// anonymous requests that reach the origin count as misses too: those
+	// with a query parameter outside the key, and keys remembered as
+	// uncacheable. Hits and private requests (session cookie,
+	// Authorization, bypass paths, other methods) are never limited. Zero
+	// means no limit.
 	MissRate float64
 	// MissBurst is how many misses a client may make at once before
 	// MissRate applies. Zero means 20.

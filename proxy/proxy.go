@@ -107,7 +107,14 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 	switch {
 	case !ctx.IsGet() && !ctx.IsHead():
 		return s.pass(ctx, res, csBypassMethod)
-	case res.Bypass, pol.private(&ctx.Request, res.URI):
+	case pol.private(&ctx.Request, res.URI):
+		return s.pass(ctx, res, csBypassRequest)
+	case res.Bypass:
+		// An unknown query parameter: anonymous and origin-bound like a
+		// miss, so under the same per-client miss rate.
+		if err := s.limitMiss(ctx, pol); err != nil {
+			return err
+		}
 		return s.pass(ctx, res, csBypassRequest)
 	}
 	if p, ok := s.Memory.Get(res.Key); ok {
@@ -130,6 +137,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cachekey.Result) error {
 	switch {
 	case p.Status == 0: // remembered as uncacheable: go straight to the origin
+		if err := s.limitMiss(ctx, s.pol()); err != nil { // origin-bound like a miss
+			return err
+		}
 		return s.pass(ctx, res, csUncacheableHit)
 	case p.Stale:
 		s.stats.stale.Add(1)

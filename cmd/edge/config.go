@@ -57,8 +57,9 @@ type OriginConfig struct {
 	// "https" when TLS is terminated in front of edge.
 	ForwardedProto string `yaml:"forwarded_proto"`
 	// MissRatePerClient caps the misses per second of one client (an IPv4
-	// address or an IPv6 /64): a miss over it gets a 429 with Retry-After;
-	// hits are never limited. Default 0: off (behind a proxy every client
+	// address or an IPv6 /64): a miss over it gets a 429 with Retry-After
+	// (anonymous pass-through, e.g. unknown query parameters, counts too);
+	// hits and private requests are never limited. Default 0: off (behind a proxy every client
 	// has the proxy's address). Reloadable.
 	MissRatePerClient float64 `yaml:"miss_rate_per_client"`
 	// MissBurstPerClient is how many misses a client may make at once
