@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"testing"
 	"time"
 
@@ -111,4 +112,30 @@ func TestFirewallAddsNoAllocations(t *testing.T) {
 		}
 	}
 	t.Logf("allocations per miss: %v", allocs)
+}
+
+// BenchmarkFirewallChecks measures the two checks alone: a second-hit
+// observation of a key (hash included) and a client's token take.
+func BenchmarkFirewallChecks(b *testing.B) {
+	fw := new(firewall)
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("/events/%d?page=2", i)
+	}
+	now := testNow.UnixNano()
+	b.Run("second-hit", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			fw.seenTable().observe(maphash.String(fw.hashSeed(), keys[i%len(keys)]), now, int64(time.Minute))
+			i++
+		}
+	})
+	b.Run("miss-rate", func(b *testing.B) {
+		ip := clientAddr.IP
+		b.ReportAllocs()
+		for b.Loop() {
+			fw.limiter().take(clientHash(fw.hashSeed(), ip), now, 1e12, 1<<30)
+		}
+	})
 }
