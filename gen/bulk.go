@@ -128,9 +128,13 @@ type Bulk struct {
 	// OnPage, if set, is called once per entry with its outcome, from the
 	// goroutine that decided it; it must be safe for concurrent use.
 	OnPage func(PageResult)
-	// Known, if set, is given the key of every entry the run admits (this
-	// shard's and the other shards'), knownBatch at a time as the source
-	// is read. A failure to record them is logged; the run goes on.
+	// Known, if set, is given the key of every entry the run is to make
+	// (this shard's, whatever becomes of them: made, failed, not
+	// storable), knownBatch at a time as the source is read, so that a
+	// page that could not be made now is still admitted later. Entries
+	// refused or left to other shards are not given (with edge gen sent to
+	// a running server they never reach it). A failure to record them is
+	// logged; the run goes on.
 	Known KnownSet
 
 	c       counters
@@ -332,7 +336,7 @@ func (b *Bulk) produce(ctx context.Context, e Entry, err error, jobs chan<- job)
 	}
 	b.c.read.Add(1)
 	fill, o, reason, err := b.Admit(e)
-	if b.Known != nil && (o == OK || o == OtherShard) {
+	if b.Known != nil && o == OK {
 		if b.known = append(b.known, fill.Key); len(b.known) >= knownBatch {
 			b.flushKnown()
 		}

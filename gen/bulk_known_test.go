@@ -38,9 +38,9 @@ func (instantMaker) Generate(_ context.Context, f edge.Fill) (edge.Result, error
 	return edge.Result{Page: p.Finish(), Cacheable: true, Changed: true}, nil
 }
 
-// TestBulkRecordsKnownKeys: every entry the run admits (made, failed, or
-// left to another shard) is given to Known, in batches of at most
-// knownBatch; refused entries are not.
+// TestBulkRecordsKnownKeys: every entry of the run's shard (made or
+// failed) is given to Known, in batches of at most knownBatch; refused
+// entries and other shards' are not.
 func TestBulkRecordsKnownKeys(t *testing.T) {
 	keys, err := cachekey.New(cachekey.Rules{Hosts: []string{siteHost}})
 	if err != nil {
@@ -48,13 +48,15 @@ func TestBulkRecordsKnownKeys(t *testing.T) {
 	}
 	var lines []string
 	want := map[string]bool{}
-	for i := range 2500 {
+	for i := range 5000 {
 		p := fmt.Sprintf("/events/%d", i)
 		if i%100 == 0 {
 			p = fmt.Sprintf("/broken/%d", i)
 		}
 		lines = append(lines, p)
-		want[p] = true
+		if ShardOf(p, 2) == 0 {
+			want[p] = true
+		}
 	}
 	lines = append(lines, "http://other.example/x", "/accounts/login", "/search?q=1", "/events/7?utm_source=a")
 	known := &recordingKnown{}
@@ -79,8 +81,8 @@ func TestBulkRecordsKnownKeys(t *testing.T) {
 			got[k]++
 		}
 	}
-	if len(known.batches) != 3 {
-		t.Errorf("%d batches, want 3", len(known.batches))
+	if n := len(known.batches); n < 2 {
+		t.Errorf("%d batches for %d keys, want several", n, len(want))
 	}
 	for k := range want {
 		if got[k] == 0 {
@@ -90,7 +92,7 @@ func TestBulkRecordsKnownKeys(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("%d distinct keys recorded, want %d", len(got), len(want))
 	}
-	if got["/events/7"] != 2 { // its line and the utm_ variant normalise to one key
+	if want["/events/7"] && got["/events/7"] != 2 { // its line and the utm_ variant normalise to one key
 		t.Errorf("/events/7 recorded %d times, want 2", got["/events/7"])
 	}
 }
