@@ -21,11 +21,18 @@ import (
 // every requester gets the page.
 func TestCoalescingOneOriginRequest(t *testing.T) {
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
 	o := startOrigin(t, func(ctx *fasthttp.RequestCtx) {
 		<-release
 		page(ctx)
 	})
-	e := startEdge(t, o.URL, nil)
+	// The waiters must all arrive while the generation is held: on a
+	// loaded machine 500 connections take a while, so the lock timeout is
+	// far longer than the default 5s. A failure must still free the
+	// origin's handler, or the test would hang until go test's timeout.
+	e := startEdge(t, o.URL, func(c *Config) { c.Cache.LockTimeout = 2 * time.Minute })
+	t.Cleanup(free)
 
 	const n = 500
 	var wg sync.WaitGroup
@@ -43,10 +50,10 @@ func TestCoalescingOneOriginRequest(t *testing.T) {
 		}()
 	}
 	<-o.notify // the one generation reached the origin
-	eventually(t, 20*time.Second, "all other requests wait on the generation", func() bool {
+	eventually(t, time.Minute, "all other requests wait on the generation", func() bool {
 		return e.proxy.Waiting() == n-1
 	})
-	close(release)
+	free()
 	wg.Wait()
 	close(results)
 	for r := range results {
