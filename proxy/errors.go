@@ -29,6 +29,10 @@ func (e *limitedError) Error() string {
 
 func (e *limitedError) Unwrap() error { return ErrMissRateLimited }
 
+// errBadFraming marks a request whose framing is ambiguous (see
+// ambiguousFraming).
+var errBadFraming = errors.New("proxy: ambiguous request framing")
+
 // errPanic marks a request whose handling panicked.
 var errPanic = errors.New("proxy: internal error")
 
@@ -46,7 +50,7 @@ func statusOf(err error) (status int, retryAfter string) {
 		}
 		return fasthttp.StatusTooManyRequests, strconv.Itoa(retry)
 	case errors.Is(err, cachekey.ErrBadPath), errors.Is(err, cachekey.ErrBadQuery),
-		errors.Is(err, cachekey.ErrBadHost):
+		errors.Is(err, cachekey.ErrBadHost), errors.Is(err, errBadFraming):
 		return fasthttp.StatusBadRequest, ""
 	case errors.Is(err, edge.ErrOriginTimeout):
 		return fasthttp.StatusGatewayTimeout, "5"
@@ -80,6 +84,12 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 		s.stats.errors5xx.Add(1)
 		s.log().Warn("request failed", "uri", string(ctx.RequestURI()), "status", status, "err", err)
 	} else {
+		// A refused request closes its connection: whatever follows it on
+		// the connection is not read (VSV00015). A 429 is a well-formed
+		// request turned away for now: its connection stays.
+		if status != fasthttp.StatusTooManyRequests {
+			ctx.SetConnectionClose()
+		}
 		s.stats.errors4xx.Add(1)
 		s.log().Debug("request rejected", "status", status, "err", err)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -93,4 +94,82 @@ type fasthttpLogger struct{ s *Server }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.s.log().Log(context.Background(), slog.LevelDebug, "fasthttp", "msg", fmt.Sprintf(format, args...))
+}
+
+// ambiguousFraming reports whether a request's framing could be read two
+// ways by two HTTP implementations, which is how requests are smuggled.
+// fasthttp lets Transfer-Encoding win over Content-Length (and closes the
+// connection afterwards), ignores "Transfer-Encoding: identity", and lets a
+// Connection header nominate framing headers as hop-by-hop; edge refuses
+// all three (RFC 9112 §6.1, §6.3; Varnish CVE-2022-45059): 400 and close.
+// It reads the raw header block only when the parsed one hints at one of
+// them, so the common request costs a header lookup.
+func ambiguousFraming(h *fasthttp.RequestHeader) bool {
+	if c := h.Peek(fasthttp.HeaderConnection); len(c) > 0 && nominatesFraming(c) {
+		return true
+	}
+	raw := h.RawHeaders()
+	if len(raw) == 0 || !hasFold(raw, "transfer-encoding") {
+		return false
+	}
+	var te, cl bool
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("content-length")):
+			cl = true
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
+			if !bytes.EqualFold(bytes.TrimSpace(value), []byte("chunked")) {
+				return true // identity, or anything fasthttp let through
+			}
+			te = true
+		}
+	}
+	return te && cl
+}
+
+// nominatesFraming reports whether a Connection header value lists
+// Content-Length, Transfer-Encoding or Host.
+func nominatesFraming(v []byte) bool {
+	for len(v) > 0 {
+		tok := v
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		tok = bytes.TrimSpace(tok)
+		if bytes.EqualFold(tok, []byte("content-length")) || bytes.EqualFold(tok, []byte("transfer-encoding")) ||
+			bytes.EqualFold(tok, []byte("host")) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFold reports whether b contains the lower-case ASCII string s in any
+// case.
+func hasFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if b[i]|0x20 != s[0] {
+			continue
+		}
+		j := 1
+		for j < len(s) && b[i+j]|0x20 == s[j]|0x20 {
+			j++
+		}
+		if j == len(s) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"strings"
 
 	"github.com/pregen/edge"
 	"github.com/pregen/edge/internal/cachekey"
@@ -33,6 +34,7 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx, res cachekey.Result, cacheStatus
 	ctx.Request.CopyTo(req)
 	req.SetRequestURIBytes(res.URI)
 	req.Header.SetHostBytes(res.Host)
+	dropNominated(&req.Header)
 	for _, h := range spoofable {
 		req.Header.Del(h)
 	}
@@ -66,4 +68,23 @@ func (s *Server) proto() string {
 		return "http"
 	}
 	return s.Proto
+}
+
+// dropNominated removes the headers a client's Connection header nominates
+// as hop-by-hop, and Connection itself, before edge adds its forwarding
+// headers: otherwise the origin client's hop-by-hop stripping, which runs
+// later, would remove the X-Forwarded-* values edge set because the client
+// named them in Connection (RFC 9110 §7.6.1 abuse). Host and Content-Length
+// never get here (ambiguousFraming refuses the request).
+func dropNominated(h *fasthttp.RequestHeader) {
+	v := h.Peek(fasthttp.HeaderConnection)
+	if len(v) == 0 {
+		return
+	}
+	for tok := range strings.SplitSeq(string(v), ",") {
+		if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "close") && !strings.EqualFold(tok, "keep-alive") {
+			h.Del(tok)
+		}
+	}
+	h.Del(fasthttp.HeaderConnection)
 }

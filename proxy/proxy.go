@@ -98,6 +98,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
+	if ambiguousFraming(&ctx.Request.Header) {
+		return errBadFraming
+	}
 	res, b, err := s.Keys.Normalize((*buf)[:0], ctx.Host(), ctx.RequestURI())
 	*buf = b
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pregen/edge/internal/testenv"
 	"github.com/valyala/fasthttp"
 )
 
@@ -25,7 +26,35 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "edge-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binDir holds the edge binary the process tests build once (edgeCommand).
+var (
+	binDir  string
+	edgeBin testenv.Binary
+)
+
+// edgeCommand is how a process test starts `edge args...`: the real binary,
+// built once per package run without the race detector (so each start is
+// quick); if the go command is not at hand, this test binary acting as
+// edge (TestMain above).
+func edgeCommand(t *testing.T, env []string, args ...string) testenv.Command {
+	t.Helper()
+	if path, err := edgeBin.Build(binDir, "edge", "."); err == nil {
+		return testenv.Command{Path: path, Args: args, Env: env}
+	} else {
+		t.Logf("running this test binary as edge: %v", err)
+	}
+	return testenv.Command{Path: os.Args[0], Env: append(env, "EDGE_TEST_AS_MAIN="+strings.Join(args, " "))}
 }
 
 // startProcess runs edge as a child process and returns it with its

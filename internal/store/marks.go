@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pregen/edge"
+	"github.com/pregen/edge/internal/fault"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -207,6 +208,7 @@ func (s *Store) Mark(keys []string, prio edge.Priority, source string) (marked, 
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: mark: %w", err)
 	}
+	fault.Point("store.mark.after-commit")
 	s.account(d)
 	s.collapsed.Add(collapsed)
 	return marked, unknown, nil

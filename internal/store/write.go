@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/pregen/edge"
+	"github.com/pregen/edge/internal/fault"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -37,8 +38,10 @@ func (s *Store) writeTemp(data []byte) (string, fileID, error) {
 	f, err := s.createTemp(name)
 	if err == nil {
 		_, err = f.Write(data)
+		fault.Point("store.temp.after-write")
 		if err == nil && !s.noSync {
 			err = f.Sync()
+			fault.Point("store.temp.after-fsync")
 		}
 		if err == nil {
 			var fi fs.FileInfo
@@ -181,6 +184,7 @@ func (s *Store) putLocked(p *edge.Page, dir string) (bool, error) {
 		*f.id = id
 		moves = append(moves, move{tmp, filePath(dir, f.name)})
 	}
+	fault.Point("store.put.after-temps")
 
 	// Past this point the previous version is being replaced; a failure
 	// removes the page rather than leave a mix of versions.
@@ -207,7 +211,11 @@ func (s *Store) putLocked(p *edge.Page, dir string) (bool, error) {
 		}
 		s.forgetTemp(moves[i].tmp)
 		moves[i].tmp = ""
+		if i == len(moves)-2 { // the body is in, its sidecar not yet
+			fault.Point("store.put.after-body-rename")
+		}
 	}
+	fault.Point("store.put.after-rename")
 	if !s.noSync {
 		for _, d := range append(synced, dir) {
 			if err := s.syncDir(d); err != nil {
@@ -215,9 +223,11 @@ func (s *Store) putLocked(p *edge.Page, dir string) (bool, error) {
 			}
 		}
 	}
+	fault.Point("store.put.before-index")
 	if err := s.indexPut(p.Key, rec); err != nil {
 		return fail(err)
 	}
+	fault.Point("store.put.after-index")
 	return true, nil
 }
 
@@ -349,6 +359,9 @@ func (s *Store) deleteLocked(key, dir string) error {
 	removed := false
 	for _, name := range []string{fileMeta, fileBody, fileGzip, fileBrotli} {
 		err := s.root.Remove(filePath(dir, name))
+		if name == fileMeta {
+			fault.Point("store.delete.after-sidecar-remove")
+		}
 		switch {
 		case err == nil:
 			removed = true
