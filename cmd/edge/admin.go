@@ -114,6 +114,7 @@ type Status struct {
 	RecentEvents  []Event            `json:"recent_events"`
 	Invalidation  InvalidationStatus `json:"invalidation"`
 	Admission     AdmissionStatus    `json:"admission"`
+	Cluster       *ClusterStatus     `json:"cluster,omitempty"` // cluster mode only
 }
 
 // AdmissionStatus describes the miss firewall: the admission policy
@@ -171,5 +172,6 @@ func (m *Main) status() Status {
 		Admission: AdmissionStatus{
 			Policy: cfg.Store.Admit, Admitted: ps.Admitted, NotAdmitted: ps.NotAdmitted, RateLimited: ps.RateLimited,
 		},
+		Cluster:      m.cluster.status(),
 	}
 }

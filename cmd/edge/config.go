@@ -34,6 +34,7 @@ type Config struct {
 	Log    LogConfig    `yaml:"log"`
 	Regen  RegenConfig  `yaml:"regen"` // see invalidate_wire.go
 	Queue  QueueConfig  `yaml:"queue"`
+	NATS   NATSConfig   `yaml:"nats"` // cluster mode; see cluster.go
 }
 
 // OriginConfig describes the dynamic origin and how hard edge may push it.
@@ -318,6 +319,9 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 		return bad("origin.forwarded_proto", "must be http or https")
 	}
 	if err := c.Regen.validate(bad); err != nil {
+		return err
+	}
+	if err := c.NATS.validate(bad); err != nil {
 		return err
 	}
 	return c.Queue.validate(bad)

@@ -68,6 +68,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"zero admit window", "origin:\n  url: http://x:1\nstore:\n  admit_window: 0s\n", "store.admit_window", 4},
 		{"negative miss rate", "origin:\n  url: http://x:1\n  miss_rate_per_client: -1\n", "origin.miss_rate_per_client", 3},
 		{"zero miss burst", "origin:\n  url: http://x:1\n  miss_burst_per_client: 0\n", "origin.miss_burst_per_client", 3},
+		{"bad nats prefix", "origin:\n  url: http://x:1\nnats:\n  url: nats://127.0.0.1:4222\n  prefix: a.b\n", "nats.prefix", 5},
+		{"negative ack wait", "origin:\n  url: http://x:1\nnats:\n  url: nats://127.0.0.1:4222\n  ack_wait: -1s\n", "nats.ack_wait", 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -36,6 +36,8 @@ type genOptions struct {
 	maxFailures    int64
 	progress       string
 	fresh          bool
+	enqueue        bool   // publish the pages for workers instead of making them
+	natsURL        string // -nats, overrides nats.url
 	sinceText      string // -since as given, part of the run's identity
 	sourceIdentity string // the source, normalised, part of the run's identity
 }
@@ -87,6 +89,8 @@ func genMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.Int64Var(&o.maxFailures, "max-failures", 0, "exit 1 when more than `N` pages or sitemaps fail")
 	fs.StringVar(&o.progress, "progress", "auto", "`mode`: bar, log (a line every 5s), none, or auto (bar on a terminal)")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over: forget an interrupted earlier attempt of the same run")
+	fs.BoolVar(&o.enqueue, "enqueue", false, "publish the pages on the cluster's work queue for edge worker instead of making them here")
+	fs.StringVar(&o.natsURL, "nats", "", "NATS `URL` for -enqueue (overrides nats.url)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -206,6 +210,9 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 	keys, err := genKeys(cfg, configName)
 	if err != nil {
 		return err
+	}
+	if o.enqueue {
+		return genEnqueue(ctx, cfg, keys, o, stdin, stdout, stderr, logger)
 	}
 	st, err := store.Open(cfg.Store.Root, store.Options{NoSync: cfg.Store.NoSync, Logger: logger})
 	if errors.Is(err, store.ErrLocked) {

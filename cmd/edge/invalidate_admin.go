@@ -17,7 +17,8 @@ type invalidateError struct {
 // message (JSON, see invalidate.Message) is applied and answered with 202
 // {"marked":N,"unknown":M} once its marks are durable ({"deleted":N} for a
 // hard one); a malformed body gets a 400 naming the field; a failure to
-// write the marks a 500 (nothing is acknowledged, retry). Without the
+// write the marks a 500 (nothing is acknowledged, retry). In cluster mode
+// the message is also in the durable outbox before the 202. Without the
 // right token nothing is read or marked (401; 403 with no token set).
 func (m *Main) serveInvalidate(ctx *fasthttp.RequestCtx, svc *invalidate.Service) {
 	if !m.authorized(ctx) {
@@ -26,7 +27,12 @@ func (m *Main) serveInvalidate(ctx *fasthttp.RequestCtx, svc *invalidate.Service
 	msg, err := invalidate.Decode(ctx.PostBody())
 	if err == nil {
 		var res invalidate.Result
-		if res, err = svc.Apply(ctx, msg, "api"); err == nil {
+		if res, err = svc.Apply(ctx, msg, "api"); err == nil && m.cluster != nil {
+			// The other edges learn of it through the outbox, which is
+			// durable before the answer (NATS may be unreachable).
+			err = m.cluster.accept(msg)
+		}
+		if err == nil {
 			m.writeJSON(ctx, fasthttp.StatusAccepted, res)
 			return
 		}

@@ -1,7 +1,7 @@
 // Command edge serves pre-generated static pages in front of a slow dynamic
 // origin, generating each page on its first request and keeping it fresh.
 //
-// Subcommands: serve (default), fsck, status, demo-origin, version. Run
+// Subcommands: serve (default), gen, worker, fsck, status, demo-origin, version. Run
 // "edge help" for usage. This package is the only one that knows every
 // concrete type; it reads the config, builds the tiers and runs them.
 package main
@@ -31,6 +31,10 @@ usage:
   edge gen   (-sitemap URL|FILE | -urls FILE|-) [-config FILE] [-origin URL] [-root DIR]
              [-concurrency N] [-rate R] [-since D] [-shard i/n] [-max-failures N]
                                              pre-generate a whole site (resumable, sharded)
+  edge gen -enqueue (-sitemap URL|FILE | -urls FILE|-) [-config FILE] [-nats URL] [-fresh]
+                                             publish a site's pages on the cluster's work queue
+  edge worker [-config FILE] [-nats URL] [-root DIR] [-concurrency N] [-until-empty]
+                                             make pages from the cluster's work queue
   edge fsck  [-config FILE] [-root DIR]      rebuild the index from the files (server stopped)
   edge status [-admin ADDR]                  print the running server's /status
   edge invalidate [-url U]… [-tag T]… [-prefix P]… [-all] [-hard] [-admin ADDR] [-token T]
@@ -59,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args, stderr)
 	case "gen":
 		err = genCmd(ctx, args, stdout, stderr)
+	case "worker":
+		err = workerCmd(ctx, args, stdout, stderr)
 	case "fsck":
 		err = fsckCmd(ctx, args, stdout, stderr)
 	case "status":

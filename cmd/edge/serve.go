@@ -14,8 +14,10 @@ import (
 	"github.com/pregen/edge/gen"
 	"github.com/pregen/edge/internal/cachekey"
 	"github.com/pregen/edge/internal/memcache"
+	"github.com/pregen/edge/internal/natsq"
 	"github.com/pregen/edge/internal/origin"
 	"github.com/pregen/edge/internal/store"
+	"github.com/pregen/edge/invalidate"
 	"github.com/pregen/edge/proxy"
 	"golang.org/x/sync/errgroup"
 )
@@ -56,6 +58,7 @@ type Main struct {
 	origin  *origin.Client
 	proxy   *proxy.Server
 	inval   *invalidation // stale marks, their regeneration, POST /invalidate
+	cluster *cluster      // nil unless nats.url: outbox relay, tag index, events, work
 	gens    *genService   // bulk runs started through POST /gen
 	metrics *metrics
 	cfg     atomic.Pointer[Config] // the config in force (reloads swap it)
@@ -114,6 +117,9 @@ func (m *Main) Run(ctx context.Context) error {
 	g.Go(func() error { return m.store.Run(gctx) })
 	g.Go(func() error { return cw.run(gctx) })
 	g.Go(func() error { return m.inval.run(gctx) })
+	if m.cluster != nil {
+		g.Go(func() error { return m.cluster.run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		m.logger.Info("shutting down: draining requests and generations")
@@ -191,8 +197,22 @@ func (m *Main) build(cfg Config) error {
 		Origin: oc, Store: st, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
 		GzipLevel: cfg.Store.GzipLevel, BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
 	}
-	inv, err := newInvalidation(cfg.Regen, cfg.Queue, keys, st, mem, g, nil, cfg.Store.Root, cfg.Origin.Timeout, m.logger)
+	var source invalidate.Source // other edges' invalidations, in cluster mode
+	if cfg.NATS.URL != "" {
+		if m.cluster, err = newCluster(cfg, st, m.logger); err != nil {
+			oc.Close()
+			st.Close()
+			mem.Close()
+			return err
+		}
+		g.Store = taggingStore{st, m.cluster.recorder}
+		source = m.cluster.events
+	}
+	inv, err := newInvalidation(cfg.Regen, cfg.Queue, keys, st, mem, g, source, cfg.Store.Root, cfg.Origin.Timeout, m.logger)
 	if err != nil {
+		if m.cluster != nil {
+			m.cluster.close()
+		}
 		oc.Close()
 		st.Close()
 		mem.Close()
@@ -208,6 +228,14 @@ func (m *Main) build(cfg Config) error {
 	px.SetPolicy(policy(cfg))
 	px.OnStale = inv.svc.Ensure
 	m.store, m.memory, m.origin, m.proxy, m.inval = st, mem, oc, px, inv
+	if m.cluster != nil {
+		m.cluster.svc = inv.svc
+		if cfg.NATS.Work {
+			r := &jobRunner{keys: keys, gen: g, pages: st, drop: mem.Delete, timeout: cfg.Origin.Timeout}
+			m.cluster.worker = &natsq.Worker{Client: m.cluster.client, Handle: r.handle,
+				Concurrency: workConcurrency(cfg), Logger: m.logger}
+		}
+	}
 	m.gens = newGenService(m, g, keys) // after m.memory: it drops memory copies
 	m.metrics.register(m)
 	return nil
@@ -215,6 +243,9 @@ func (m *Main) build(cfg Config) error {
 
 func (m *Main) close() {
 	m.gens.close() // bulk runs end before the store closes
+	if m.cluster != nil {
+		m.cluster.close()
+	}
 	m.origin.Close()
 	m.memory.Close() // before the store: evictions unwatch pages on it
 	if err := m.store.Close(); err != nil {
