@@ -404,3 +404,37 @@ func TestClusterNATSOutageLosesNoInvalidation(t *testing.T) {
 		t.Errorf("B's consumer: %+v; want the one invalidation received, no outage recorded", st)
 	}
 }
+
+// TestClusterNATSOutageRecordedAndRepaired: an outage longer than
+// queue.outage_after is recorded by the edge's consumer; when NATS is back,
+// every page generated before the outage ended is marked and regenerated
+// (an invalidation published by something other than an edge, during the
+// outage, could have been lost).
+func TestClusterNATSOutageRecordedAndRepaired(t *testing.T) {
+	srv := startNATSServer(t)
+	site := &versioned{}
+	origin := startOrigin(t, site.handler)
+	b := startClusterEdge(t, origin.URL, srv.url(), "edge", "b", func(c *Config) {
+		c.Queue.OutageAfter = 300 * time.Millisecond
+	})
+	for _, p := range []string{"/p/1", "/p/2"} {
+		get(t, b.URL+p)
+	}
+	eventually(t, 10*time.Second, "B's consumer in place", b.cluster.events.Subscribed)
+	srv.stop(t)
+	eventually(t, 20*time.Second, "B recording the outage", func() bool { return b.inval.consumer.Stats().Outages == 1 })
+	site.version.Store(1)
+	srv.start(t)
+	eventually(t, 30*time.Second, "B repairing both pages", func() bool {
+		if b.inval.consumer.Stats().Repaired != 2 {
+			return false
+		}
+		for _, p := range []string{"/p/1", "/p/2"} {
+			r := get(t, b.URL+p)
+			if !strings.Contains(r.Body, "version 1") || r.Header.Get("X-Cache") != "HIT" {
+				return false
+			}
+		}
+		return true
+	})
+}
