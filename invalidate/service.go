@@ -154,6 +154,15 @@ func (s *Service) MarkKeys(keys []string, prio edge.Priority, source string) (ma
 	return marked, nil
 }
 
+// Resolve returns the keys m names (URLs whether or not they have a page,
+// prefixes and tags against the index), sorted and distinct, without
+// marking anything: for handing the work to someone else (cluster
+// workers). Malformed URLs or prefixes are errors wrapping ErrMalformed.
+func (s *Service) Resolve(ctx context.Context, m Message) ([]string, error) {
+	keys, _, err := s.resolve(ctx, m)
+	return keys, err
+}
+
 // Impact returns how many stored pages m names, without marking anything.
 func (s *Service) Impact(ctx context.Context, m Message) (int, error) {
 	keys, _, err := s.resolve(ctx, m)

@@ -89,6 +89,9 @@ func TestApplyResolves(t *testing.T) {
 			if n, err := rig.svc.Impact(t.Context(), tt.msg); err != nil || n != len(want) {
 				t.Errorf("Impact = %d, %v; want %d", n, err, len(want))
 			}
+			if keys, err := rig.svc.Resolve(t.Context(), tt.msg); err != nil || (tt.unknown == 0 && !slices.Equal(keys, want)) {
+				t.Errorf("Resolve = %v, %v; want %v", keys, err, want)
+			}
 			if len(want) > 0 && rig.wakes == 0 {
 				t.Error("workers not woken")
 			}

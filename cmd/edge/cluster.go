@@ -44,6 +44,13 @@ type NATSConfig struct {
 	// Work makes edge serve take jobs from the work queue too, like edge
 	// worker. Default false.
 	Work bool `yaml:"work"`
+	// Regenerate says who regenerates invalidated pages. "edges" (the
+	// default; right when each edge has its own disk): every edge marks and
+	// regenerates its own copies. "workers" (right with a shared page store
+	// such as the S3 tier): the accepting edge puts one regen job per page
+	// on the work queue, one worker makes each page, then tells every edge
+	// to drop its local copies (they read the new one on the next request).
+	Regenerate string `yaml:"regenerate"`
 	// WorkConcurrency is the jobs a worker runs at once. Default twice
 	// origin.concurrency (the origin budget still caps the renders).
 	WorkConcurrency int `yaml:"work_concurrency"`
@@ -71,6 +78,11 @@ func (n NATSConfig) validate(bad func(key, format string, args ...any) error) er
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			return bad("nats.prefix", "prefix and node: letters, digits, '-' and '_' only")
 		}
+	}
+	switch n.Regenerate {
+	case "", "edges", "workers":
+	default:
+		return bad("nats.regenerate", "must be edges or workers, not %q", n.Regenerate)
 	}
 	switch {
 	case n.WorkConcurrency < 0:
@@ -129,8 +141,13 @@ type cluster struct {
 	recorder *natsq.TagRecorder
 	worker   *natsq.Worker // nil unless nats.work
 	events   *natsq.Events
+	workers  bool // nats.regenerate: workers
 	log      *slog.Logger
 }
+
+// queued reports whether a soft invalidation is handed to the workers
+// (nats.regenerate: workers) rather than applied here.
+func (c *cluster) queued(msg invalidate.Message) bool { return c != nil && c.workers && !msg.Hard }
 
 // newCluster connects (in the background) and builds the cluster parts
 // that need only the store; the Service and worker come later (wire).
@@ -143,7 +160,7 @@ func newCluster(cfg Config, st *store.Store, log *slog.Logger) (*cluster, error)
 	if err != nil {
 		return nil, &ConfigError{File: "config", Key: "nats.url", Err: err}
 	}
-	c := &cluster{client: client, node: node, st: st, log: log,
+	c := &cluster{client: client, node: node, st: st, log: log, workers: cfg.NATS.Regenerate == "workers",
 		recorder: natsq.NewTagRecorder(client, 8192, log),
 		events:   &natsq.Events{Client: client, Node: node, Since: time.Now()}}
 	c.relay = &natsq.Relay{Outbox: st, Send: c.send, Logger: log}
@@ -183,6 +200,9 @@ func (c *cluster) send(ctx context.Context, seq uint64, body []byte) error {
 			return err
 		}
 	}
+	if c.queued(msg) {
+		return c.enqueue(ctx, seq, msg, keys)
+	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	if len(keys) > 0 && !msg.Hard && c.svc != nil {
@@ -213,6 +233,46 @@ func (c *cluster) send(ctx context.Context, seq uint64, body []byte) error {
 		}
 	}
 	return nil
+}
+
+// enqueue is send for nats.regenerate: workers: one regen job per page the
+// message names here or the shared tag index knows (kvKeys), with ids of
+// this outbox item, so a repeated send adds nothing.
+func (c *cluster) enqueue(ctx context.Context, seq uint64, msg invalidate.Message, kvKeys []string) error {
+	keys, err := c.svc.Resolve(ctx, msg)
+	if err != nil {
+		return err
+	}
+	keys = append(keys, kvKeys...)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	run := c.node + "-" + strconv.FormatUint(seq, 10)
+	for _, k := range keys {
+		if _, err := c.client.Enqueue(ctx, natsq.KindRegen, k, natsq.MsgID(run, k)); err != nil {
+			return err
+		}
+	}
+	c.log.Info("cluster: invalidation handed to the workers", "pages", len(keys))
+	return nil
+}
+
+// announcer returns the worker's way to tell every edge that a page was
+// regenerated (nats.regenerate: workers): a hard invalidation of its URL,
+// so each edge drops its local copies and reads the new page on the next
+// request. Nil in edges mode.
+func announcer(cfg Config, client *natsq.Client, node string) func(ctx context.Context, key string) error {
+	if cfg.NATS.Regenerate != "workers" {
+		return nil
+	}
+	return func(ctx context.Context, key string) error {
+		b, err := json.Marshal(invalidate.Message{URLs: []string{keyURL(key)}, Hard: true})
+		if err != nil {
+			return err
+		}
+		r := make([]byte, 8)
+		_, _ = rand.Read(r)
+		return client.PublishEvent(ctx, node, node+"-done-"+hex.EncodeToString(r), b)
+	}
 }
 
 // keyURL turns a key back into a URL the key rules map to it: "/path?q"

@@ -438,3 +438,51 @@ func TestClusterNATSOutageRecordedAndRepaired(t *testing.T) {
 		return true
 	})
 }
+
+// TestClusterWorkersRegenerate: with nats.regenerate: workers, an
+// invalidation by tag posted to edge A becomes one regen job per page
+// (found through the shared tag index: only B holds the page); one worker
+// makes it and tells every edge to drop its copy; B then serves the new
+// version (from the origin here: with local disks only, there is no shared
+// store to read it from).
+func TestClusterWorkersRegenerate(t *testing.T) {
+	url, prefix := natsPrefix(t)
+	site := &versioned{}
+	origin := startOrigin(t, site.handler)
+	workers := func(c *Config) { c.NATS.Regenerate = "workers" }
+	a := startClusterEdge(t, origin.URL, url, prefix, "a", workers)
+	b := startClusterEdge(t, origin.URL, url, prefix, "b", workers)
+	get(t, b.URL+"/p/3")
+	eventually(t, 10*time.Second, "B's consumer and tag entry in place", func() bool {
+		s := b.cluster.status()
+		return s.Connected && s.TagsRecorded == 1 && b.cluster.events.Subscribed()
+	})
+	site.version.Store(1)
+	postInvalidate(t, a, `{"tags":["group-3"]}`)
+	wcfg := workerConfig(t, origin.URL, url, prefix)
+	wcfg.Hosts = b.Config.Hosts // the same keys as the edges
+	wcfg.NATS.Regenerate = "workers"
+	w := &workerMain{Config: wcfg, UntilEmpty: true}
+	eventually(t, 10*time.Second, "the job queued", func() bool {
+		waiting, _, err := a.cluster.client.Pending(context.Background())
+		return err == nil && waiting == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.stats(); s.Done != 1 || w.runner.ok.Load() != 1 {
+		t.Fatalf("worker: %+v, %d written; want the one page", s, w.runner.ok.Load())
+	}
+	eventually(t, 20*time.Second, "B dropping its copy and serving version 1", func() bool {
+		r := get(t, b.URL+"/p/3")
+		return strings.Contains(r.Body, "version 1")
+	})
+	if b.inval.regen.Stats().Outcomes["changed"] != 0 {
+		t.Error("B regenerated the page itself; the worker should have")
+	}
+	if n := site.rendersOf("/p/3"); n != 3 {
+		t.Errorf("/p/3 rendered %d times, want 3: B's first miss, the worker, B's miss after the drop", n)
+	}
+}

@@ -25,7 +25,18 @@ func (m *Main) serveInvalidate(ctx *fasthttp.RequestCtx, svc *invalidate.Service
 		return
 	}
 	msg, err := invalidate.Decode(ctx.PostBody())
-	if err == nil {
+	if err == nil && m.cluster.queued(msg) {
+		// nats.regenerate: workers: nothing is marked here; the outbox
+		// hands one job per page to the workers. Marked counts the pages
+		// named (as known here; the shared tag index may add more).
+		var keys []string
+		if keys, err = svc.Resolve(ctx, msg); err == nil {
+			if err = m.cluster.accept(msg); err == nil {
+				m.writeJSON(ctx, fasthttp.StatusAccepted, invalidate.Result{Marked: len(keys)})
+				return
+			}
+		}
+	} else if err == nil {
 		var res invalidate.Result
 		if res, err = svc.Apply(ctx, msg, "api"); err == nil && m.cluster != nil {
 			// The other edges learn of it through the outbox, which is

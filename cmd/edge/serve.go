@@ -231,7 +231,8 @@ func (m *Main) build(cfg Config) error {
 	if m.cluster != nil {
 		m.cluster.svc = inv.svc
 		if cfg.NATS.Work {
-			r := &jobRunner{keys: keys, gen: g, pages: st, drop: mem.Delete, timeout: cfg.Origin.Timeout}
+			r := &jobRunner{keys: keys, gen: g, pages: st, drop: mem.Delete, timeout: cfg.Origin.Timeout,
+				announce: announcer(cfg, m.cluster.client, m.cluster.node)}
 			m.cluster.worker = &natsq.Worker{Client: m.cluster.client, Handle: r.handle,
 				Concurrency: workConcurrency(cfg), Logger: m.logger}
 		}

@@ -26,6 +26,9 @@ type jobRunner struct {
 	pages   interface{ Delete(key string) error }
 	drop    func(key string) // drops a memory copy; may be nil
 	timeout time.Duration
+	// announce, if set (nats.regenerate: workers), tells the edges that a
+	// regenerated page changed or is gone; a failure retries the job.
+	announce func(ctx context.Context, key string) error
 
 	ok, unchanged, gone, notStorable atomic.Int64
 }
@@ -49,6 +52,7 @@ func (r *jobRunner) handle(ctx context.Context, j natsq.Job) error {
 	if err != nil {
 		return err
 	}
+	changed := true
 	switch {
 	case res.Negative && res.Page != nil && (res.Page.Status == 404 || res.Page.Status == 410):
 		if err := r.pages.Delete(j.Key); err != nil {
@@ -66,9 +70,13 @@ func (r *jobRunner) handle(ctx context.Context, j natsq.Job) error {
 		r.ok.Add(1)
 	default:
 		r.unchanged.Add(1)
+		changed = false
 	}
 	if r.drop != nil {
 		r.drop(j.Key)
+	}
+	if changed && j.Kind == natsq.KindRegen && r.announce != nil {
+		return r.announce(ctx, j.Key)
 	}
 	return nil
 }
@@ -187,7 +195,8 @@ func (w *workerMain) Run(ctx context.Context) error {
 		Origin: oc, Store: taggingStore{st, rec}, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
 		GzipLevel: cfg.Store.GzipLevel, BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
 	}
-	w.runner = &jobRunner{keys: keys, gen: g, pages: st, timeout: cfg.Origin.Timeout}
+	w.runner = &jobRunner{keys: keys, gen: g, pages: st, timeout: cfg.Origin.Timeout,
+		announce: announcer(cfg, client, node)}
 	w.worker = &natsq.Worker{Client: client, Handle: w.runner.handle, UntilEmpty: w.UntilEmpty,
 		Concurrency: workConcurrency(cfg), Logger: log}
 	rctx, stopRec := context.WithCancel(context.WithoutCancel(ctx))

@@ -35,6 +35,9 @@ func (c *Client) RecordTags(ctx context.Context, key string, tags []string) erro
 	c.mu.Lock()
 	kv := c.tags
 	c.mu.Unlock()
+	if kv == nil { // reset since ensure: the server lost the bucket
+		return fmt.Errorf("%w: tag bucket gone", ErrUnavailable)
+	}
 	for _, t := range tags {
 		if _, err := kv.Put(ctx, tagEntry(t, key), []byte(key)); err != nil {
 			return c.unavailable(fmt.Errorf("natsq: record tag %q: %w", t, err))
@@ -52,6 +55,9 @@ func (c *Client) KeysForTag(ctx context.Context, tag string, fn func(key string)
 	c.mu.Lock()
 	kv := c.tags
 	c.mu.Unlock()
+	if kv == nil { // reset since ensure: the server lost the bucket
+		return fmt.Errorf("%w: tag bucket gone", ErrUnavailable)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	w, err := kv.Watch(ctx, tagPrefix(tag)+"*", jetstream.IgnoreDeletes())
