@@ -172,6 +172,6 @@ func (m *Main) status() Status {
 		Admission: AdmissionStatus{
 			Policy: cfg.Store.Admit, Admitted: ps.Admitted, NotAdmitted: ps.NotAdmitted, RateLimited: ps.RateLimited,
 		},
-		Cluster:      m.cluster.status(),
+		Cluster: m.cluster.status(),
 	}
 }
