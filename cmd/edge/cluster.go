@@ -142,7 +142,9 @@ type cluster struct {
 	worker   *natsq.Worker // nil unless nats.work
 	events   *natsq.Events
 	workers  bool // nats.regenerate: workers
-	log      *slog.Logger
+	// dropMemory deletes a memory copy (drop events); set by build.
+	dropMemory func(key string)
+	log        *slog.Logger
 }
 
 // queued reports whether a soft invalidation is handed to the workers
@@ -163,6 +165,16 @@ func newCluster(cfg Config, st *store.Store, log *slog.Logger) (*cluster, error)
 	c := &cluster{client: client, node: node, st: st, log: log, workers: cfg.NATS.Regenerate == "workers",
 		recorder: natsq.NewTagRecorder(client, 8192, log),
 		events:   &natsq.Events{Client: client, Node: node, Since: time.Now()}}
+	c.events.Drop = func(keys []string) {
+		for _, k := range keys {
+			if err := st.Delete(k); err != nil {
+				log.Error("cluster: dropping a local copy", "key", k, "err", err)
+			}
+			if c.dropMemory != nil {
+				c.dropMemory(k)
+			}
+		}
+	}
 	c.relay = &natsq.Relay{Outbox: st, Send: c.send, Logger: log}
 	return c, nil
 }
@@ -257,21 +269,15 @@ func (c *cluster) enqueue(ctx context.Context, seq uint64, msg invalidate.Messag
 }
 
 // announcer returns the worker's way to tell every edge that a page was
-// regenerated (nats.regenerate: workers): a hard invalidation of its URL,
-// so each edge drops its local copies and reads the new page on the next
-// request. Nil in edges mode.
+// regenerated (nats.regenerate: workers): a drop event, on which each edge
+// deletes its local copies (memory and local disk, never a shared store)
+// and reads the new page on the next request. Nil in edges mode.
 func announcer(cfg Config, client *natsq.Client, node string) func(ctx context.Context, key string) error {
 	if cfg.NATS.Regenerate != "workers" {
 		return nil
 	}
 	return func(ctx context.Context, key string) error {
-		b, err := json.Marshal(invalidate.Message{URLs: []string{keyURL(key)}, Hard: true})
-		if err != nil {
-			return err
-		}
-		r := make([]byte, 8)
-		_, _ = rand.Read(r)
-		return client.PublishEvent(ctx, node, node+"-done-"+hex.EncodeToString(r), b)
+		return client.PublishDrop(ctx, node, []string{key})
 	}
 }
 

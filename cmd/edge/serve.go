@@ -230,6 +230,7 @@ func (m *Main) build(cfg Config) error {
 	m.store, m.memory, m.origin, m.proxy, m.inval = st, mem, oc, px, inv
 	if m.cluster != nil {
 		m.cluster.svc = inv.svc
+		m.cluster.dropMemory = mem.Delete
 		if cfg.NATS.Work {
 			r := &jobRunner{keys: keys, gen: g, pages: st, drop: mem.Delete, timeout: cfg.Origin.Timeout,
 				announce: announcer(cfg, m.cluster.client, m.cluster.node)}

@@ -2,6 +2,7 @@ package natsq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -27,6 +28,31 @@ func (c *Client) PublishEvent(ctx context.Context, node, id string, body []byte)
 	return nil
 }
 
+// hdrAction marks an event that is not an invalidation: "drop" (a JSON
+// list of keys whose local copies every edge deletes).
+const hdrAction = "Edge-Action"
+
+// PublishDrop tells every other edge to delete its local copies of keys
+// (memory and local disk only, never a shared store): a worker made new
+// pages for them (nats.regenerate: workers).
+func (c *Client) PublishDrop(ctx context.Context, node string, keys []string) error {
+	if err := c.ensure(ctx); err != nil {
+		return err
+	}
+	b, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(c.eventsSubject())
+	m.Data = b
+	m.Header.Set(hdrNode, node)
+	m.Header.Set(hdrAction, "drop")
+	if _, err := c.js.PublishMsg(ctx, m); err != nil {
+		return c.unavailable(fmt.Errorf("natsq: publish drop: %w", err))
+	}
+	return nil
+}
+
 // Events is one edge's subscription to the fan-out stream: a durable
 // consumer named after the edge, so that what is published while the edge
 // is down or cut off is delivered when it is back (within EventsMaxAge).
@@ -43,6 +69,10 @@ type Events struct {
 	// Heartbeat is how long Receive waits for an event before it reports
 	// a heartbeat. Zero means 2s.
 	Heartbeat time.Duration
+	// Drop, if set, is called with the keys of a drop event (PublishDrop)
+	// from another node; Receive handles those events itself. Nil: they
+	// are skipped.
+	Drop func(keys []string)
 	// Since is when this edge started: a consumer made for the first time
 	// (a new edge, or one whose consumer expired) starts with the events
 	// published since then, so that an edge that came up while NATS was
@@ -117,6 +147,14 @@ func (e *Events) Receive(ctx context.Context) (body []byte, ack func(error), err
 			return nil, nil, c.unavailable(fmt.Errorf("natsq: events: %w", err))
 		}
 		if m.Headers().Get(hdrNode) == e.Node {
+			_ = m.Ack()
+			continue
+		}
+		if m.Headers().Get(hdrAction) == "drop" {
+			var keys []string
+			if err := json.Unmarshal(m.Data(), &keys); err == nil && e.Drop != nil {
+				e.Drop(keys)
+			}
 			_ = m.Ack()
 			continue
 		}

@@ -221,6 +221,19 @@ func TestEventsFanOut(t *testing.T) {
 	if body, _, err := evs["a"].Receive(ctx); err != nil || body != nil {
 		t.Fatalf("a received its own event: %q, %v", body, err)
 	}
+
+	// A drop event goes to the Drop hook, never out of Receive.
+	var dropped []string
+	evs["b"].Drop = func(keys []string) { dropped = append(dropped, keys...) }
+	if err := c.PublishDrop(ctx, "c", []string{"/x", "h.example/y"}); err != nil {
+		t.Fatal(err)
+	}
+	if body, _, err := evs["b"].Receive(ctx); err != nil || body != nil {
+		t.Fatalf("b: drop event came out of Receive: %q, %v", body, err)
+	}
+	if !slices.Equal(dropped, []string{"/x", "h.example/y"}) {
+		t.Fatalf("dropped %q", dropped)
+	}
 }
 
 // TestTagIndex: tags recorded for pages are found by tag, from another
