@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test check fmt vet lint fuzz bench bench-go clean
+.PHONY: all build run test check fmt vet lint fuzz soak bench bench-go clean
 
 all: build
 
@@ -56,13 +56,44 @@ vet:
 lint:
 	$(GO) run $(STATICCHECK) ./...
 
-# Short fuzzing sessions for every parser (not part of make test).
+# Fuzzing: every fuzz target for FUZZTIME each (default 30s), one worker
+# each (FUZZPARALLEL), one after another; new corpus entries go to the Go
+# build cache, crashers to the package's testdata/fuzz (commit them: they
+# then run as ordinary tests). FUZZMINIMIZETIME caps the minimisation of
+# each new corpus entry (Go's default, 60s, can eat a short session with
+# one worker). Not part of make test; docs/fuzzing.md has the last campaign.
 FUZZTIME ?= 30s
+FUZZPARALLEL ?= 1
+FUZZMINIMIZETIME ?= 5s
+FUZZ_TARGETS := \
+	./internal/cachekey:FuzzNormalize \
+	./internal/store:FuzzDecodeRecord \
+	./internal/store:FuzzDecodeMark \
+	./internal/store:FuzzPageDir \
+	./invalidate:FuzzDecode \
+	./invalidate:FuzzParseSchedule \
+	./cmd/edge:FuzzParseConfig \
+	./gen:FuzzSitemap
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/cachekey
-	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./cmd/edge
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./invalidate
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./invalidate
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel $(FUZZPARALLEL) $$pkg; \
+	done
+
+# The soak run (not part of make test or CI): the demo origin and edge
+# serve (the binaries of make build) under mixed traffic at 80% of the
+# measured maximum for DURATION, with invalidations, the sweep when edge
+# has one, and an origin outage in the middle; samples RSS, goroutines,
+# fds, disk use and temp files every 10s; fails if any trends upward or a
+# request outside the outage gets a 5xx. Results in
+# bench/results/<date>-soak.{csv,svg,md}; SOAK_ARGS go to bench/cmd/soak.
+DURATION ?= 30m
+SOAK_ARGS ?=
+soak: build
+	@mkdir -p $(RUN)
+	$(GO) build -o $(RUN)/soak ./bench/cmd/soak
+	$(RUN)/soak -bin $(BIN) -work $(RUN)/soak-data -d $(DURATION) $(SOAK_ARGS)
 
 # The load suite of issue 3 (not part of make test or CI): installs wrk,
 # nginx and varnish with apt-get when missing, then runs every scenario

@@ -131,6 +131,29 @@ func FuzzParseConfig(f *testing.F) {
 	}
 	f.Add([]byte("origin:\n  url: http://x:1\nmemory:\n  max_bytes: 1GiB\n"))
 	f.Add([]byte("origin: {url: 'http://[::1]:8'}\ncache: {query_allow: [a, b]}\n"))
+	// The inputs a config parser gets wrong: alias bombs, merge keys,
+	// duplicate and unknown keys, wrong types, out-of-range sizes and
+	// durations, tabs, a document stream, a BOM, binary junk.
+	for _, s := range []string{
+		"a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n",
+		"base: &base {url: 'http://x:1'}\norigin:\n  <<: *base\n",
+		"origin: {url: 'http://x:1'}\norigin: {url: 'http://y:2'}\n",
+		"origin: {url: 'http://x:1', nope: 1}\n",
+		"origin: [1, 2]\nmemory: {max_bytes: [1]}\n",
+		"memory: {max_bytes: -1GiB}\n",
+		"memory: {max_bytes: 99999999999999999999EiB}\n",
+		"origin: {url: 'http://x:1', timeout: -5s}\n",
+		"origin: {url: 'http://x:1', timeout: 1e400h}\n",
+		"origin:\n\turl: http://x:1\n",
+		"origin: {url: 'http://x:1'}\n---\norigin: {url: 'http://y:2'}\n",
+		"\ufefforigin: {url: 'http://x:1'}\n",
+		"origin: {url: 'ftp://x/../etc'}\n",
+		"origin: {url: \"http://x:1\\r\\nHost: evil\"}\n",
+		"!!binary AAAA",
+		"\x00\xff\xfe",
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.yaml", data)
 		if err != nil {

@@ -165,7 +165,7 @@ func TestPageDirDistinct(t *testing.T) {
 }
 
 func FuzzPageDir(f *testing.F) {
-	for _, k := range append([]string{"/", "/events/42/", "/a?b=/c", "h.example/@x/index.html"}, badKeys[:20]...) {
+	for _, k := range append([]string{"/", "/events/42/", "/a?b=/c", "h.example/@x/index.html"}, badKeys...) {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, key string) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -66,14 +67,37 @@ func TestSidecarRoundTrip(t *testing.T) {
 
 // FuzzDecodeRecord checks that decoding arbitrary bytes never panics or
 // allocates wildly, and that whatever decodes re-encodes to the same record.
+// Seeds: every sample record, each of them cut at every length (a torn
+// write), with a flipped flags byte, and with a header count far beyond
+// what the bytes can hold.
 func FuzzDecodeRecord(f *testing.F) {
 	for _, r := range sampleRecords {
-		f.Add(r.encode())
+		b := r.encode()
+		for n := range len(b) {
+			f.Add(b[:n])
+		}
+		f.Add(append(b, 0))
+		flipped := append([]byte(nil), b...)
+		flipped[flagsOffset] ^= 0x80
+		f.Add(flipped)
 	}
+	// version, flags, then a status and strings cut short by a huge length.
+	f.Add([]byte{recordVersion, 0, 200, 1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
+			if !errors.Is(err, errBadRecord) {
+				t.Fatalf("error %v is not errBadRecord", err)
+			}
 			return
+		}
+		// Every header field takes at least two bytes and every tag one:
+		// nothing decoded can be larger than the input.
+		if 2*len(r.Header)+len(r.Tags) > len(b) || len(r.ContentType)+len(r.ETag) > len(b) {
+			t.Fatalf("%d bytes decoded to %d fields, %d tags", len(b), len(r.Header), len(r.Tags))
+		}
+		if r.Status < 0 || r.Status > 999 || r.Size < 0 || r.GzipSize < 0 || r.BrotliSize < 0 {
+			t.Fatalf("accepted out-of-range values: %+v", r)
 		}
 		r2, err := decodeRecord(r.encode())
 		if err != nil {

@@ -62,6 +62,11 @@ type Config struct {
 	Drain time.Duration
 	// Seed seeds each connection's generator (Seed + connection number).
 	Seed uint64
+	// Client, if set, sends the requests instead of a client made for this
+	// run, and its connections stay open after it, so a run split into
+	// several calls keeps the same connections. Its Addr must be Addr and
+	// its MaxConns at least Conns; its own timeouts then bound each request.
+	Client *fasthttp.HostClient
 }
 
 // PathFunc appends the path of request i to dst.
@@ -117,16 +122,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Drain <= 0 {
 		cfg.Drain = cfg.Timeout
 	}
-	hc := &fasthttp.HostClient{
-		Addr:                      cfg.Addr,
-		MaxConns:                  cfg.Conns,
-		ReadTimeout:               cfg.Timeout,
-		WriteTimeout:              cfg.Timeout,
-		MaxIdleConnDuration:       time.Minute,
-		NoDefaultUserAgentHeader:  true,
-		MaxIdemponentCallAttempts: 1, // a failed request is an error, not a retry
+	hc := cfg.Client
+	if hc == nil {
+		hc = NewClient(cfg.Addr, cfg.Conns, cfg.Timeout)
+		defer hc.CloseIdleConnections()
 	}
-	defer hc.CloseIdleConnections()
 
 	start := time.Now()
 	var end, stopSending time.Time
@@ -186,6 +186,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.Max = ms(lat[len(lat)-1])
 	}
 	return res, ctx.Err()
+}
+
+// NewClient returns the client Run uses: at most conns connections to
+// addr, each read and write bounded by timeout, no retries.
+func NewClient(addr string, conns int, timeout time.Duration) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                      addr,
+		MaxConns:                  conns,
+		ReadTimeout:               timeout,
+		WriteTimeout:              timeout,
+		MaxIdleConnDuration:       time.Minute,
+		NoDefaultUserAgentHeader:  true,
+		MaxIdemponentCallAttempts: 1, // a failed request is an error, not a retry
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

@@ -189,3 +189,24 @@ func TestUniformAndSeq(t *testing.T) {
 		t.Errorf("Seq(/s/, 100)(5) = %q", got)
 	}
 }
+
+// A Client given to several runs keeps its connections between them.
+func TestSharedClientKeepsConnections(t *testing.T) {
+	var conns atomic.Int64
+	addr := serve(t, func(ctx *fasthttp.RequestCtx) {
+		if ctx.ConnRequestNum() == 1 {
+			conns.Add(1)
+		}
+	})
+	hc := NewClient(addr, 2, time.Second)
+	defer hc.CloseIdleConnections()
+	for range 3 {
+		res, err := Run(context.Background(), Config{Addr: addr, Paths: Fixed("/"), Count: 50, Conns: 2, Client: hc})
+		if err != nil || res.Requests != 50 {
+			t.Fatalf("%d requests, %v", res.Requests, err)
+		}
+	}
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("%d connections over 3 runs with one client of 2; want at most 2", n)
+	}
+}
