@@ -110,8 +110,11 @@ func pageDir(key string) (string, error) {
 	}
 	if hasQuery {
 		for i := 0; i < len(query); i++ {
-			if c := query[i]; c < 0x20 || c == 0x7f {
+			switch c := query[i]; {
+			case c < 0x20 || c == 0x7f:
 				return bad("control byte in query")
+			case c == '\\': // a normalised key escapes it; a raw one would name a file with a backslash
+				return bad("backslash in query")
 			}
 		}
 		if b.Len() > 0 {
