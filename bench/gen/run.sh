@@ -4,7 +4,7 @@
 #
 #  1. full: `edge gen` of the whole demo site from its sitemap (600,000
 #     pages by default) against the demo origin with no render latency, into
-#     a fresh store with fsync on: wall time, pages/s, peak RSS, and RSS
+#     a fresh store (store.no_sync: FULL_NO_SYNC): wall time, pages/s, peak RSS, and RSS
 #     sampled every 5 s against pages done (it must stay flat).
 #  2. nginx then serves that store (edge's tree is plain files:
 #     try_files $uri/index.html), an instant origin of pre-rendered 16 KB
@@ -16,9 +16,10 @@
 #   bench/gen/run.sh                     # N=600000 SUBSET=20000
 #   N=20000 SUBSET=5000 bench/gen/run.sh  # a smoke run
 #
-# Environment: N, SUBSET, WORK (.run/genbench: 600K pages take ~15 GB
+# Environment: N, SUBSET, WORK (.run/genbench: 600K pages take ~22 GB
 # there), OUT (bench/results), DATE (today), PORT_ORIGIN (18100),
-# PORT_NGINX (18101). Writes $OUT/$DATE-gen.md and $OUT/$DATE-gen-rss.csv.
+# PORT_NGINX (18101), FULL_NO_SYNC (true: the full run skips fsync, as a
+# bulk run that can simply be resumed may; the subset runs measure both). Writes $OUT/$DATE-gen.md and $OUT/$DATE-gen-rss.csv.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -30,6 +31,7 @@ OUT=${OUT:-bench/results}
 DATE=${DATE:-$(date +%F)}
 PORT_ORIGIN=${PORT_ORIGIN:-18100}
 PORT_NGINX=${PORT_NGINX:-18101}
+FULL_NO_SYNC=${FULL_NO_SYNC:-true}
 export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -64,6 +66,7 @@ waitport "http://$origin/sitemap.xml"
 cat >"$WORK/gen.yaml" <<YAML
 hosts: ["$origin"]
 origin: {url: "http://$origin", concurrency: 16}
+store: {no_sync: $FULL_NO_SYNC}
 log: {format: text}
 YAML
 
@@ -156,7 +159,7 @@ Written by \`bench/gen/run.sh\` (issue 5) with N=$N, SUBSET=$n. **Machine:** $(n
 
 ## 1. Full run: $N pages from the demo sitemap
 
-\`edge gen -sitemap http://$origin/sitemap.xml\`, concurrency 16, against the demo origin with no render latency (8 render workers) on the same 2 cores, fsync on, gzip 6 + brotli 5 variants.
+\`edge gen -sitemap http://$origin/sitemap.xml\`, concurrency 16, against the demo origin with no render latency (8 render workers) on the same 2 cores, store.no_sync: $FULL_NO_SYNC, gzip 6 + brotli 5 variants.
 
 | wall time | pages/s | peak RSS |
 |---:|---:|---:|
