@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,7 +17,9 @@ type Field struct {
 //
 // A Page is immutable once built: its byte slices may be shared by every
 // tier and handed to fasthttp without copying, so nothing may write to them.
-// It is therefore safe for concurrent use by readers.
+// It is therefore safe for concurrent use by readers. The one exception is
+// the last-served time (LastServed, TouchServed), an atomic the disk tier
+// uses to sample when the page was served; a Page must not be copied.
 type Page struct {
 	// Key is the cache key the page was generated for (see internal/cachekey).
 	Key string
@@ -50,6 +53,33 @@ type Page struct {
 	LastModified string
 	gzETag       string
 	brETag       string
+
+	// served is when the page was last reported served, in Unix seconds
+	// (coarse: see TouchServed); 0 when never.
+	served atomic.Int64
+}
+
+// LastServed returns the last time recorded by TouchServed or
+// SetLastServed, in Unix seconds (0: never). Safe for concurrent use.
+func (p *Page) LastServed() int64 { return p.served.Load() }
+
+// SetLastServed records when the page was last known served (Unix
+// seconds), e.g. from the index when the page is read. Safe for concurrent
+// use.
+func (p *Page) SetLastServed(unix int64) { p.served.Store(unix) }
+
+// TouchServed records that the page was served at now (Unix seconds) if
+// its last recorded time is at least every seconds older, and reports
+// whether it did. Of many concurrent callers in the same interval exactly
+// one gets true: the caller that should report the time onwards. It costs
+// one atomic load when it returns false and never allocates. Safe for
+// concurrent use.
+func (p *Page) TouchServed(now, every int64) bool {
+	last := p.served.Load()
+	if now-last < every {
+		return false
+	}
+	return p.served.CompareAndSwap(last, now)
 }
 
 // Finish fills the derived fields (LastModified and the variant ETags). Every

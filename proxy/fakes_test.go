@@ -123,7 +123,12 @@ func (s *fakeStore) GetVariant(key string, br, gz bool) (*edge.Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	one := *p
+	one := &edge.Page{
+		Key: p.Key, Status: p.Status, ContentType: p.ContentType, Header: p.Header,
+		Body: p.Body, Gzip: p.Gzip, Brotli: p.Brotli, ETag: p.ETag,
+		GeneratedAt: p.GeneratedAt, Tags: p.Tags, Stale: p.Stale,
+	}
+	one.SetLastServed(p.LastServed())
 	switch {
 	case br && p.Brotli != nil:
 		one.Body, one.Gzip = nil, nil
@@ -132,7 +137,7 @@ func (s *fakeStore) GetVariant(key string, br, gz bool) (*edge.Page, error) {
 	default:
 		one.Gzip, one.Brotli = nil, nil
 	}
-	return &one, nil
+	return one.Finish(), nil
 }
 
 func (s *fakeStore) Watch(key string) bool {
@@ -229,13 +234,55 @@ func newPage(key, body string) *edge.Page {
 	return p.Finish()
 }
 
+// fakeRecency is a Recency that samples like the disk tier does (one
+// report per page per minute of its clock, into a bounded lossy buffer) so
+// that the hit path's allocation tests cover it. It must not allocate.
+type fakeRecency struct {
+	now     atomic.Int64    // Unix seconds
+	queue   chan *edge.Page // reports that went through
+	calls   atomic.Int64    // every Served
+	dropped atomic.Int64
+}
+
+func newFakeRecency() *fakeRecency {
+	r := &fakeRecency{queue: make(chan *edge.Page, 64)}
+	r.now.Store(testNow.Unix())
+	return r
+}
+
+func (r *fakeRecency) Served(p *edge.Page) {
+	r.calls.Add(1)
+	if !p.TouchServed(r.now.Load(), 60) {
+		return
+	}
+	select {
+	case r.queue <- p:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// reported drains and returns the keys reported so far.
+func (r *fakeRecency) reported() []string {
+	var keys []string
+	for {
+		select {
+		case p := <-r.queue:
+			keys = append(keys, p.Key)
+		default:
+			return keys
+		}
+	}
+}
+
 // harness is a Server wired to fakes.
 type harness struct {
-	s      *Server
-	mem    *fakeMemory
-	store  *fakeStore
-	gen    *fakeGenerator
-	origin *fakeOrigin
+	s       *Server
+	mem     *fakeMemory
+	store   *fakeStore
+	gen     *fakeGenerator
+	origin  *fakeOrigin
+	recency *fakeRecency
 }
 
 func newHarness(t testing.TB, pol *Policy) *harness {
@@ -244,9 +291,9 @@ func newHarness(t testing.TB, pol *Policy) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{mem: newFakeMemory(), store: newFakeStore(), gen: &fakeGenerator{}, origin: &fakeOrigin{}}
+	h := &harness{mem: newFakeMemory(), store: newFakeStore(), gen: &fakeGenerator{}, origin: &fakeOrigin{}, recency: newFakeRecency()}
 	h.s = &Server{
-		Keys: keys, Memory: h.mem, Store: h.store, Generator: h.gen, Origin: h.origin,
+		Keys: keys, Memory: h.mem, Store: h.store, Generator: h.gen, Origin: h.origin, Recency: h.recency,
 		Proto:  "https",
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return testNow },

@@ -34,6 +34,13 @@ type KnownKeys interface {
 	Known(key string) bool
 }
 
+// Recency learns which stored pages are served, for least-recently-served
+// eviction. Served is called on every hit and must be cheap, never block
+// and never allocate. *store.Store satisfies it.
+type Recency interface {
+	Served(p *edge.Page)
+}
+
 // Generator makes a page from the origin (and stores it when allowed).
 // *gen.Generator satisfies it.
 type Generator interface {

@@ -55,6 +55,9 @@ type Server struct {
 	// AdmitKnown. Nil: no key is known (under AdmitKnown only pages already
 	// stored stay stored).
 	Known KnownKeys
+	// Recency, when set, is told of every stored page served (hits and
+	// stale hits, from memory or disk). Nil: nobody is told.
+	Recency Recency
 
 	door     *doorkeeper
 	doorOnce sync.Once
@@ -146,6 +149,7 @@ func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cacheke
 		return s.pass(ctx, res, csUncacheableHit)
 	case p.Stale:
 		s.stats.stale.Add(1)
+		s.served(p)
 		s.refresh(string(res.Key), res, ctx)
 		s.respond(ctx, p, outStale, csStale)
 	case p.Status == fasthttp.StatusNotFound || p.Status == fasthttp.StatusGone:
@@ -153,6 +157,7 @@ func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cacheke
 		s.respond(ctx, p, outHit, csNegativeHit)
 	default:
 		s.stats.hit.Add(1)
+		s.served(p)
 		s.respond(ctx, p, outHit, csHit)
 	}
 	return nil
@@ -176,6 +181,13 @@ func (s *Server) diskGet(ctx *fasthttp.RequestCtx, bkey []byte, key string) (*ed
 		a = negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding))
 	}
 	return s.Store.GetVariant(key, a&acceptBrotli != 0, a&acceptGzip != 0)
+}
+
+// served reports a stored page served to Recency.
+func (s *Server) served(p *edge.Page) {
+	if s.Recency != nil {
+		s.Recency.Served(p)
+	}
 }
 
 // promote copies a page into memory and then asks the disk tier to report

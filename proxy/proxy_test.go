@@ -365,7 +365,7 @@ func TestUncacheableResultIsNotShared(t *testing.T) {
 		t.Fatalf("memory writes = %+v, want one hit-for-miss marker", writes)
 	}
 	if w := writes[0]; w.Set || w.TTL != uncacheableTTL || w.Page.Status != 0 || w.Page.Key != "/me" || w.Page.Body != nil || w.Page.Header != nil {
-		t.Errorf("marker write = %+v (page %+v), want SetTTL(%v) of an empty Status 0 page", w, *w.Page, uncacheableTTL)
+		t.Errorf("marker write = %+v (page %+v), want SetTTL(%v) of an empty Status 0 page", w, w.Page, uncacheableTTL)
 	}
 
 	// The marker sends the next request straight to the origin.

@@ -56,8 +56,10 @@ func (m *Main) adminServer() *fasthttp.Server {
 				m.serveInvalidate(ctx, m.inval.svc)
 			case path == "/impact" && ctx.IsGet():
 				m.serveImpact(ctx, m.inval.svc)
+			case path == "/fsck" && ctx.IsPost():
+				m.serveFsck(ctx)
 			case path == "/healthz" || path == "/metrics" || path == "/status" || path == "/reload" ||
-				path == "/invalidate" || path == "/impact":
+				path == "/invalidate" || path == "/impact" || path == "/fsck":
 				ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
 			default:
 				ctx.Error("not found\n", fasthttp.StatusNotFound)
@@ -138,6 +140,13 @@ type DiskStatus struct {
 	TierStatus
 	WriteErrors int64 `json:"write_errors"`
 	Watches     int64 `json:"watches"`
+	// The budget: limits (0: none), free space at the last check (-1:
+	// not watched) and evictions since start.
+	MaxBytes     int64 `json:"max_bytes"`
+	MinFreeBytes int64 `json:"min_free_bytes"`
+	FreeBytes    int64 `json:"free_bytes"`
+	Evictions    int64 `json:"evictions"`
+	EvictedBytes int64 `json:"evicted_bytes"`
 }
 
 // BudgetStatus describes the origin budget.
@@ -150,6 +159,7 @@ type BudgetStatus struct {
 func (m *Main) status() Status {
 	ps := m.proxy.Stats()
 	ds := m.store.Stats()
+	bs := m.budget.Stats()
 	cfg := m.cfg.Load()
 	b := m.origin.Budget()
 	queued := map[string]int{}
@@ -163,9 +173,13 @@ func (m *Main) status() Status {
 		Requests:      map[string]int{"HIT": int(ps.Hit), "MISS": int(ps.Miss), "STALE": int(ps.Stale), "BYPASS": int(ps.Bypass)},
 		Coalesced:     ps.Coalesced, LockTimeouts: ps.LockTimeouts,
 		Errors4xx: ps.Errors4xx, Errors5xx: ps.Errors5xx, NotStored: ps.NotStored,
-		InFlight:     m.proxy.InFlight(),
-		Memory:       TierStatus{Pages: m.memory.Pages(), Bytes: m.memory.Bytes()},
-		Disk:         DiskStatus{TierStatus: TierStatus{Pages: ds.Pages, Bytes: ds.Bytes}, WriteErrors: ds.WriteErrors, Watches: ds.Watches},
+		InFlight: m.proxy.InFlight(),
+		Memory:   TierStatus{Pages: m.memory.Pages(), Bytes: m.memory.Bytes()},
+		Disk: DiskStatus{
+			TierStatus: TierStatus{Pages: ds.Pages, Bytes: ds.Bytes}, WriteErrors: ds.WriteErrors, Watches: ds.Watches,
+			MaxBytes: m.budget.MaxBytes, MinFreeBytes: m.budget.MinFreeBytes, FreeBytes: bs.FreeBytes,
+			Evictions: bs.Evictions, EvictedBytes: bs.EvictedBytes,
+		},
 		Budget:       BudgetStatus{Slots: cfg.Origin.Concurrency, InUse: b.InUse(), Queued: queued},
 		RecentEvents: m.recent.events(),
 		Invalidation: m.inval.status(),

@@ -88,6 +88,16 @@ type StoreConfig struct {
 	// AdmitWindow is how soon the second miss must follow the first under
 	// "second-hit". Default 10m. Reloadable.
 	AdmitWindow time.Duration `yaml:"admit_window"`
+	// MaxBytes bounds the pages stored (every variant; sidecars and
+	// directories excluded). Over it, the least recently served pages are
+	// evicted until the store is at 90% of it. Default 0: unbounded.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MinFreeBytes is the free space to keep on the store's file system:
+	// under it, the least recently served pages are evicted until a tenth
+	// more than this is free. Default 0: free space is not watched (a full
+	// disk then only stops new pages from being stored; they are still
+	// served).
+	MinFreeBytes ByteSize `yaml:"min_free_bytes"`
 }
 
 // MemoryConfig describes the memory tier.

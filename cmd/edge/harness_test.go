@@ -86,6 +86,13 @@ type testEdge struct {
 // startEdge runs edge against origin with the defaults plus mod.
 func startEdge(t *testing.T, originURL string, mod func(*Config)) *testEdge {
 	t.Helper()
+	return startEdgeMain(t, originURL, mod, nil)
+}
+
+// startEdgeMain is startEdge with a hook on the Main before it runs (its
+// test seams).
+func startEdgeMain(t *testing.T, originURL string, mod func(*Config), mm func(*Main)) *testEdge {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Origin.URL = originURL
 	cfg.Store.Root = t.TempDir()
@@ -105,7 +112,11 @@ func startEdge(t *testing.T, originURL string, mod func(*Config)) *testEdge {
 	if err := cfg.Validate("test", nil); err != nil {
 		t.Fatal(err)
 	}
-	return runEdge(t, &Main{Config: cfg, PublicListener: ln})
+	m := &Main{Config: cfg, PublicListener: ln}
+	if mm != nil {
+		mm(m)
+	}
+	return runEdge(t, m)
 }
 
 func runEdge(t *testing.T, m *Main) *testEdge {

@@ -35,7 +35,8 @@ usage:
                                              publish a site's pages on the cluster's work queue
   edge worker [-config FILE] [-nats URL] [-root DIR] [-concurrency N] [-until-empty]
                                              make pages from the cluster's work queue
-  edge fsck  [-config FILE] [-root DIR]      rebuild the index from the files (server stopped)
+  edge fsck  [-config FILE] [-root DIR] [-admin ADDR] [-token T]
+                                             reconcile files and index (inside the running server if one holds the store)
   edge status [-admin ADDR]                  print the running server's /status
   edge invalidate [-url U]… [-tag T]… [-prefix P]… [-all] [-hard] [-admin ADDR] [-token T]
                                              mark pages stale (regenerated in the background) or delete them

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 var (
 	_ proxy.Memory    = (*memcache.Cache)(nil)
 	_ proxy.Store     = (*store.Store)(nil)
+	_ proxy.Recency   = (*store.Store)(nil)
 	_ proxy.Generator = (*gen.Generator)(nil)
 	_ proxy.Origin    = (*origin.Client)(nil)
 	_ gen.Origin      = (*origin.Client)(nil)
@@ -54,6 +56,7 @@ type Main struct {
 	started time.Time
 
 	store   *store.Store
+	budget  *store.Budget // last-served times and eviction
 	memory  *memcache.Cache
 	origin  *origin.Client
 	proxy   *proxy.Server
@@ -62,6 +65,15 @@ type Main struct {
 	gens    *genService   // bulk runs started through POST /gen
 	metrics *metrics
 	cfg     atomic.Pointer[Config] // the config in force (reloads swap it)
+	runCtx  context.Context        // cancelled at shutdown; bounds admin-started work
+	fscking sync.Mutex             // held by the one online fsck allowed at a time
+
+	// Test seams: budgetInterval replaces the budget's check period,
+	// onEvict sees every evicted key, storeNow is the clock of last-served
+	// times.
+	budgetInterval time.Duration
+	onEvict        func(key string)
+	storeNow       func() time.Time
 }
 
 // Run builds edge, serves until ctx is done, then drains: the listeners
@@ -112,9 +124,11 @@ func (m *Main) Run(ctx context.Context) error {
 	public := m.proxy.HTTPServer(limits(cfg))
 	admin := m.adminServer()
 	g, gctx := errgroup.WithContext(ctx)
+	m.runCtx = gctx
 	g.Go(func() error { return public.Serve(pub) })
 	g.Go(func() error { return admin.Serve(adm) })
 	g.Go(func() error { return m.store.Run(gctx) })
+	g.Go(func() error { return m.budget.Run(gctx) })
 	g.Go(func() error { return cw.run(gctx) })
 	g.Go(func() error { return m.inval.run(gctx) })
 	if m.cluster != nil {
@@ -174,7 +188,7 @@ func (m *Main) build(cfg Config) error {
 		return err
 	}
 	st, err = store.Open(cfg.Store.Root, store.Options{
-		NoSync: cfg.Store.NoSync, Logger: m.logger, OnChange: mem.Delete,
+		NoSync: cfg.Store.NoSync, Logger: m.logger, OnChange: mem.Delete, Now: m.storeNow,
 	})
 	if err != nil {
 		mem.Close()
@@ -227,6 +241,17 @@ func (m *Main) build(cfg Config) error {
 	}
 	px.SetPolicy(policy(cfg))
 	px.OnStale = inv.svc.Ensure
+	px.Recency = st
+	m.budget = &store.Budget{
+		Store: st, MaxBytes: int64(cfg.Store.MaxBytes), MinFreeBytes: int64(cfg.Store.MinFreeBytes),
+		Interval: m.budgetInterval, Logger: m.logger,
+		OnEvict: func(key string) {
+			mem.Delete(key)
+			if m.onEvict != nil {
+				m.onEvict(key)
+			}
+		},
+	}
 	m.store, m.memory, m.origin, m.proxy, m.inval = st, mem, oc, px, inv
 	if m.cluster != nil {
 		m.cluster.svc = inv.svc

@@ -82,6 +82,18 @@
 // small named values for other packages in the same index (the
 // invalidation consumer's outage window).
 //
+// # Last served and the budget
+//
+// Served records that a page was served, sampled (at most once per
+// Options.ServedEvery per page, one atomic load otherwise) into a bounded
+// lossy buffer; Budget.Run writes the buffer to the index in one
+// transaction per tick, keeping per page a last-served time and an entry
+// in an index ordered by it (served.go). When the store's bytes exceed
+// Budget.MaxBytes or the file system's free space drops under
+// Budget.MinFreeBytes, Budget.Run evicts the least recently served pages in
+// batches, each with all its files and index entries, as Delete does
+// (budget.go).
+//
 // # Watching
 //
 // Watch adds a page's directory to an fsnotify watcher (the memory tier

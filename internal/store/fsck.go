@@ -12,10 +12,12 @@ import (
 
 // Report is what Fsck found and fixed (a plain value).
 type Report struct {
-	Scanned     int // page directories (sidecars) examined
-	Indexed     int // pages (re)indexed from their sidecars
-	Dropped     int // index records dropped because their files are gone or incomplete
-	TempRemoved int // stray temp files removed
+	Scanned      int // page directories (sidecars) examined
+	Indexed      int // pages (re)indexed from their sidecars
+	Dropped      int // index records dropped because their files are gone or incomplete
+	TempRemoved  int // stray temp files removed
+	MarksDropped int // stale marks of pages that no longer exist
+	ServedFixed  int // last-served entries added (pages without one) or dropped (without a page)
 }
 
 // fsckBatch is how many index changes Fsck commits per transaction.
@@ -27,7 +29,8 @@ const fsckBatch = 256
 // process, or written before a crash that lost the index update); it drops
 // records whose files are gone or incomplete; and it removes temp files no
 // Put is writing. Stale marks are kept (a mark whose page is gone goes
-// with it). It runs online: changes are committed in small batches,
+// with it); last-served times are made one per page (a page without one
+// gets its generation time). It runs online: changes are committed in small batches,
 // each applied only if the record did not change since Fsck looked at it.
 // On cancellation it returns what it did so far and ctx's error.
 func (s *Store) Fsck(ctx context.Context) (Report, error) {
@@ -120,18 +123,27 @@ func (s *Store) Fsck(ctx context.Context) (Report, error) {
 	if n, err := s.fsckMarks(); err != nil {
 		return rep, fmt.Errorf("store: fsck: %w", err)
 	} else if n > 0 {
+		rep.MarksDropped = n
 		s.log.Info("store: fsck dropped stale marks of missing pages", "count", n)
 	}
 
+	// 3b. Last-served times: one per page, none without a page.
+	n, err := s.fsckServed(ctx)
+	rep.ServedFixed = n
+	if err != nil {
+		return rep, fmt.Errorf("store: fsck: %w", err)
+	}
+
 	// 4. Temp files.
-	n, err := s.removeTemps()
+	n, err = s.removeTemps()
 	rep.TempRemoved = n
 	if err != nil {
 		return rep, fmt.Errorf("store: fsck: %w", err)
 	}
-	if rep.Indexed+rep.Dropped+rep.TempRemoved > 0 {
+	if rep.Indexed+rep.Dropped+rep.TempRemoved+rep.ServedFixed > 0 {
 		s.log.Info("store: fsck repaired the index", "scanned", rep.Scanned,
-			"indexed", rep.Indexed, "dropped", rep.Dropped, "temp_removed", rep.TempRemoved)
+			"indexed", rep.Indexed, "dropped", rep.Dropped, "temp_removed", rep.TempRemoved,
+			"served_fixed", rep.ServedFixed)
 	}
 	return rep, nil
 }

@@ -55,6 +55,7 @@ func (s *Store) lookup(key string) (rec *record, raw []byte, err error) {
 			return err
 		}
 		rec.Stale = tx.Bucket(bucketMarks).Get([]byte(key)) != nil
+		rec.served = servedOf(tx, []byte(key))
 		return nil
 	})
 	if err != nil {
@@ -97,6 +98,9 @@ func putTx(tx *bolt.Tx, key string, rec *record) (delta, error) {
 	if err := pages.Put([]byte(key), stored.encode()); err != nil {
 		return delta{}, err
 	}
+	if err := servedPutTx(tx, key, rec); err != nil {
+		return delta{}, err
+	}
 	return d, addCounters(tx, d)
 }
 
@@ -123,6 +127,9 @@ func deleteTx(tx *bolt.Tx, key string) (delta, error) {
 		}
 	}
 	if err := pages.Delete([]byte(key)); err != nil {
+		return delta{}, err
+	}
+	if err := servedDeleteTx(tx, key); err != nil {
 		return delta{}, err
 	}
 	return d, addCounters(tx, d)
@@ -166,10 +173,13 @@ func tagKey(tag, key string) []byte {
 	return append(b, key...)
 }
 
-// initIndex creates the buckets and loads the counters.
-func (s *Store) initIndex() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketPages, bucketTags, bucketMeta, bucketMarks, bucketMarkQ, bucketState} {
+// initIndex creates the buckets and loads the counters. It reports whether
+// the last-served buckets were missing from an index holding pages (one
+// written by an older edge), which Open then fills in.
+func (s *Store) initIndex() (backfill bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		backfill = tx.Bucket(bucketServed) == nil && tx.Bucket(bucketPages) != nil
+		for _, name := range [][]byte{bucketPages, bucketTags, bucketMeta, bucketMarks, bucketMarkQ, bucketState, bucketServed, bucketLRU} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -182,6 +192,7 @@ func (s *Store) initIndex() error {
 		}
 		return nil
 	})
+	return backfill, err
 }
 
 // casOp is one compare-and-swap index change applied by Fsck: it takes

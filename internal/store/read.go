@@ -115,6 +115,7 @@ func (s *Store) readPage(key, dir string, rec *record, need [3]bool) (p *edge.Pa
 		Tags:        rec.Tags,
 		Stale:       rec.Stale,
 	}
+	p.SetLastServed(rec.served)
 	files := rec.files()
 	for i, dst := range []*[]byte{&p.Body, &p.Gzip, &p.Brotli} {
 		if !need[i] || !files[i].present {

@@ -30,6 +30,10 @@ type record struct {
 	// reader holding a file whose identity (and size) match the record has
 	// the version the record describes: files are never written in place.
 	BodyID, GzipID, BrotliID fileID
+
+	// served is the page's last-served time (Unix seconds) as lookup found
+	// it; never encoded.
+	served int64
 }
 
 // fileID identifies one file: its inode and modification time (Unix

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -42,6 +43,12 @@ type Options struct {
 	// MaxWatches caps the number of watched page directories (each costs an
 	// inotify watch). If zero, 8192.
 	MaxWatches int
+	// ServedEvery is how often one page's serving is recorded at most (see
+	// Served): the resolution of least-recently-served eviction. If zero,
+	// one minute.
+	ServedEvery time.Duration
+	// Now is the clock of last-served times. If nil, time.Now.
+	Now func() time.Time
 }
 
 // Stats are the store's counters, returned by value (a snapshot). Pages and
@@ -52,6 +59,10 @@ type Stats struct {
 	Bytes       int64 // bytes of all variants of all pages (sidecars excluded)
 	WriteErrors int64
 	Watches     int64 // watched page directories
+	// ServedWrites counts the index transactions that recorded last-served
+	// times; ServedDropped the reports lost to a full buffer (the page is
+	// reported again ServedEvery later).
+	ServedWrites, ServedDropped int64
 }
 
 // Meta is what the index knows about a page, without its bodies. It is a
@@ -81,11 +92,18 @@ type Store struct {
 	onChange   func(key string)
 	debounce   time.Duration
 	maxWatches int
+	now        func() time.Time
+
+	clock         atomic.Int64 // coarse now for Served, Unix seconds
+	servedEvery   int64        // seconds
+	servedQ       chan *edge.Page
+	servedWrites  atomic.Int64
+	servedDropped atomic.Int64
 
 	// locks serialise the writers of one page directory (Put, Delete, the
 	// watcher; Get when it must wait for a writer); a key always maps to
 	// the same stripe.
-	locks [256]sync.Mutex
+	locks [numStripes]sync.Mutex
 
 	writers     atomic.Int32 // index writers in flight (see indexWrite)
 	pages       atomic.Int64
@@ -140,7 +158,17 @@ func Open(dir string, o Options) (*Store, error) {
 		maxWatches: o.MaxWatches,
 		tmpLive:    make(map[string]struct{}),
 		claimed:    make(map[string]uint64),
+		now:        o.Now,
+		servedQ:    make(chan *edge.Page, servedQueue),
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.servedEvery = int64(o.ServedEvery / time.Second)
+	if s.servedEvery <= 0 {
+		s.servedEvery = 60
+	}
+	s.tickClock()
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -178,8 +206,16 @@ func Open(dir string, o Options) (*Store, error) {
 		return fail(fmt.Errorf("index %s: %w", dbFile, err))
 	}
 	s.db.MaxBatchDelay = 2 * time.Millisecond
-	if err := s.initIndex(); err != nil {
+	backfill, err := s.initIndex()
+	if err != nil {
 		return fail(fmt.Errorf("index: %w", err))
+	}
+	if backfill {
+		n, err := s.fsckServed(context.Background())
+		if err != nil {
+			return fail(fmt.Errorf("index: last-served times: %w", err))
+		}
+		s.log.Info("store: recorded last-served times of pages indexed by an older edge", "count", n)
 	}
 	n, err := s.removeTemps()
 	if err != nil {
@@ -210,10 +246,16 @@ func (s *Store) Close() error {
 }
 
 // lock returns the mutex serialising writers of key's directory.
-func (s *Store) lock(key string) *sync.Mutex {
+func (s *Store) lock(key string) *sync.Mutex { return &s.locks[stripe(key)] }
+
+// numStripes is the number of page-writer mutexes.
+const numStripes = 256
+
+// stripe is the index in Store.locks of key's mutex.
+func stripe(key string) int {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
-	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+	return int(h.Sum32() % numStripes)
 }
 
 // Meta returns what the index knows about key, reading no page file. It
@@ -287,6 +329,9 @@ func (s *Store) Stats() Stats {
 		Pages:       s.pages.Load(),
 		Bytes:       s.bytes.Load(),
 		WriteErrors: s.writeErrors.Load(),
+
+		ServedWrites:  s.servedWrites.Load(),
+		ServedDropped: s.servedDropped.Load(),
 	}
 	if s.w != nil {
 		st.Watches = int64(s.w.count())
