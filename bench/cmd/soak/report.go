@@ -130,6 +130,12 @@ func (r *report) lines() []string {
 			t.name, t.requests, rps, t.p50, t.worstP99s, t.maxMs, t.out5xx, t.outErrs, t.in5xx, t.inErrs, t.unsent,
 			fmtMap(t.statuses), fmtMap(t.xcache)))
 	}
+	for _, t := range r.totals() {
+		if t.unsent*100 > t.requests {
+			l = append(l, "", fmt.Sprintf("Note: %d %s requests due were never sent (a backlog past the drain): edge, or the machine it shares with the load, did not keep up with %.0f/s; -load or -rate lowers it.",
+				t.unsent, t.name, r.rate))
+		}
+	}
 	l = append(l, "", "| resource | verdict | samples | first | last | mean | fitted growth | tolerance |", "|---|---|---|---|---|---|---|---|")
 	for _, t := range r.trends {
 		v := "flat"
