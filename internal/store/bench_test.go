@@ -160,7 +160,7 @@ func BenchmarkEvictWhileServing(b *testing.B) {
 		during := read(stop, 1<<30)
 		<-stop
 		b.StopTimer()
-		if got := budget.Stats().Evictions; got < int64(cold) {
+		if got := budget.Stats().Evictions; got < int64(cold-hot/8) { // a few cold pages fit under the low-water mark
 			b.Fatalf("evicted %d of %d cold pages", got, cold)
 		}
 		b.ReportMetric(float64(percentile(idle, 50).Microseconds()), "idle-p50-µs")
