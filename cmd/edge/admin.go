@@ -117,6 +117,7 @@ type Status struct {
 	Invalidation  InvalidationStatus `json:"invalidation"`
 	Admission     AdmissionStatus    `json:"admission"`
 	Cluster       *ClusterStatus     `json:"cluster,omitempty"` // cluster mode only
+	S3            *S3Status          `json:"s3,omitempty"`
 }
 
 // AdmissionStatus describes the miss firewall: the admission policy
@@ -187,5 +188,6 @@ func (m *Main) status() Status {
 			Policy: cfg.Store.Admit, Admitted: ps.Admitted, NotAdmitted: ps.NotAdmitted, RateLimited: ps.RateLimited,
 		},
 		Cluster: m.cluster.status(),
+		S3: s3Status(cfg.S3, m.s3),
 	}
 }

@@ -35,6 +35,7 @@ type Config struct {
 	Regen  RegenConfig  `yaml:"regen"` // see invalidate_wire.go
 	Queue  QueueConfig  `yaml:"queue"`
 	NATS   NATSConfig   `yaml:"nats"` // cluster mode; see cluster.go
+	S3     S3Config     `yaml:"s3"` // see s3_wire.go
 }
 
 // OriginConfig describes the dynamic origin and how hard edge may push it.
@@ -192,6 +193,7 @@ func DefaultConfig() Config {
 		Log:   LogConfig{Format: "text", Level: "info"},
 		Regen: DefaultRegenConfig(),
 		Queue: DefaultQueueConfig(),
+		S3:    DefaultS3Config(),
 	}
 }
 
@@ -334,7 +336,10 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 	if err := c.NATS.validate(bad); err != nil {
 		return err
 	}
-	return c.Queue.validate(bad)
+	if err := c.Queue.validate(bad); err != nil {
+		return err
+	}
+	return c.S3.validate(bad)
 }
 
 // lineOf finds the line of a dotted key in a YAML document, or 0.

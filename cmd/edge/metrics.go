@@ -116,6 +116,9 @@ func (m *metrics) register(main *Main) {
 			func() float64 { return float64(oc.Budget().InUse()) }),
 	)
 	m.reg.MustRegister(newInvalidationCollector(main.inval))
+	if main.s3 != nil {
+		m.reg.MustRegister(newS3Collector(main.s3))
+	}
 	for p := edge.Priority(0); p < edge.NumPriorities; p++ {
 		m.reg.MustRegister(gauge("edge_origin_budget_queued", "Origin work waiting for a budget slot, by priority.",
 			prometheus.Labels{"priority": p.String()}, func() float64 { return float64(oc.Budget().Queued(p)) }))

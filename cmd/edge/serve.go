@@ -17,6 +17,7 @@ import (
 	"github.com/pregen/edge/internal/memcache"
 	"github.com/pregen/edge/internal/natsq"
 	"github.com/pregen/edge/internal/origin"
+	"github.com/pregen/edge/internal/s3store"
 	"github.com/pregen/edge/internal/store"
 	"github.com/pregen/edge/invalidate"
 	"github.com/pregen/edge/proxy"
@@ -57,6 +58,7 @@ type Main struct {
 
 	store   *store.Store
 	budget  *store.Budget // last-served times and eviction
+	s3      *s3store.Tiered // nil without s3.bucket
 	memory  *memcache.Cache
 	origin  *origin.Client
 	proxy   *proxy.Server
@@ -134,6 +136,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.cluster != nil {
 		g.Go(func() error { return m.cluster.run(gctx) })
 	}
+	if m.s3 != nil {
+		g.Go(func() error { return m.s3.Run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		m.logger.Info("shutting down: draining requests and generations")
@@ -194,6 +199,22 @@ func (m *Main) build(cfg Config) error {
 		mem.Close()
 		return err
 	}
+	// Pages are read and written through the S3 tier when there is one:
+	// local disk first, then S3 (see internal/s3store).
+	var pages interface {
+		proxy.Store
+		gen.Store
+		Delete(key string) error
+	} = st
+	s3t, err := newS3Tier(cfg.S3, st, m.logger)
+	if err != nil {
+		st.Close()
+		mem.Close()
+		return &ConfigError{File: m.configName(), Key: "s3", Err: err}
+	}
+	if s3t != nil {
+		pages = s3t
+	}
 	m.metrics = newMetrics()
 	oc, err := origin.New(origin.Config{
 		URL: cfg.Origin.URL, ConnectTimeout: cfg.Origin.ConnectTimeout,
@@ -208,7 +229,7 @@ func (m *Main) build(cfg Config) error {
 		return &ConfigError{File: m.configName(), Key: "origin.url", Err: err}
 	}
 	g := &gen.Generator{
-		Origin: oc, Store: st, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
+		Origin: oc, Store: pages, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
 		GzipLevel: cfg.Store.GzipLevel, BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
 	}
 	var source invalidate.Source // other edges' invalidations, in cluster mode
@@ -219,7 +240,7 @@ func (m *Main) build(cfg Config) error {
 			mem.Close()
 			return err
 		}
-		g.Store = taggingStore{st, m.cluster.recorder}
+		g.Store = taggingStore{pages, m.cluster.recorder}
 		source = m.cluster.events
 	}
 	inv, err := newInvalidation(cfg.Regen, cfg.Queue, keys, st, mem, g, source, cfg.Store.Root, cfg.Origin.Timeout, m.logger)
@@ -232,8 +253,9 @@ func (m *Main) build(cfg Config) error {
 		mem.Close()
 		return err
 	}
+	inv.svc.Pages, inv.regen.Pages = pages, pages // deletions reach S3 too
 	px := &proxy.Server{
-		Keys: keys, Memory: mem, Store: st, Generator: g, Origin: oc,
+		Keys: keys, Memory: mem, Store: pages, Generator: g, Origin: oc,
 		FillTimeout: cfg.Origin.Timeout, Proto: cfg.Origin.ForwardedProto, Logger: m.logger,
 		// About as many disk hits as the memory tier holds pages (~16 KiB).
 		PromoteWindow: max(int(cfg.Memory.MaxBytes/(16<<10)), 1024),
@@ -252,12 +274,12 @@ func (m *Main) build(cfg Config) error {
 			}
 		},
 	}
-	m.store, m.memory, m.origin, m.proxy, m.inval = st, mem, oc, px, inv
+	m.store, m.memory, m.origin, m.proxy, m.inval, m.s3 = st, mem, oc, px, inv, s3t
 	if m.cluster != nil {
 		m.cluster.svc = inv.svc
 		m.cluster.dropMemory = mem.Delete
 		if cfg.NATS.Work {
-			r := &jobRunner{keys: keys, gen: g, pages: st, drop: mem.Delete, timeout: cfg.Origin.Timeout,
+			r := &jobRunner{keys: keys, gen: g, pages: pages, drop: mem.Delete, timeout: cfg.Origin.Timeout,
 				announce: announcer(cfg, m.cluster.client, m.cluster.node)}
 			m.cluster.worker = &natsq.Worker{Client: m.cluster.client, Handle: r.handle,
 				Concurrency: workConcurrency(cfg), Logger: m.logger}

@@ -34,6 +34,21 @@ const (
 	maxTagLen  = 1024
 )
 
+// File names inside a page directory, exported for tiers that mirror the
+// layout (the S3 tier uses the same relative paths as object keys).
+const (
+	BodyFile   = fileBody
+	GzipFile   = fileGzip
+	BrotliFile = fileBrotli
+	MetaFile   = fileMeta
+)
+
+// PageDir maps a normalised key to its page directory relative to the store
+// root ("." for the root page "/"), following the layout in the package
+// documentation. It returns an error wrapping ErrBadKey for a key the
+// layout cannot hold.
+func PageDir(key string) (string, error) { return pageDir(key) }
+
 // pageFiles lists the files a page directory may hold, in write order:
 // variants first, then the body, then the sidecar (the commit record).
 var pageFiles = [...]string{fileGzip, fileBrotli, fileBody, fileMeta}
