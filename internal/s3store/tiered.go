@@ -133,9 +133,26 @@ func (t *Tiered) Get(key string) (*edge.Page, error) {
 	if err == nil || !errors.Is(err, edge.ErrNotFound) {
 		return p, err
 	}
+	return t.readThrough(key, err)
+}
+
+// GetVariant is the local store's GetVariant (only the representation one
+// client is sent); on a local miss it reads the whole page from S3 as Get
+// does, keeps the local copy, and returns the whole page.
+func (t *Tiered) GetVariant(key string, br, gz bool) (*edge.Page, error) {
+	p, err := t.local.GetVariant(key, br, gz)
+	if err == nil || !errors.Is(err, edge.ErrNotFound) {
+		return p, err
+	}
+	return t.readThrough(key, err)
+}
+
+// readThrough reads key from S3 after a local miss (localErr) and copies
+// it to local disk; concurrent calls for a key share one S3 read.
+func (t *Tiered) readThrough(key string, localErr error) (*edge.Page, error) {
 	if !t.available() {
 		t.c.readsSkipped.Add(1)
-		return nil, err
+		return nil, localErr
 	}
 	v, rerr, _ := t.reads.Do(key, func() (any, error) {
 		rp, rerr := t.remote.Get(context.Background(), key)
@@ -162,7 +179,7 @@ func (t *Tiered) Get(key string) (*edge.Page, error) {
 		return rp, nil
 	})
 	if rerr != nil {
-		return nil, fmt.Errorf("%w (s3: %w)", err, rerr)
+		return nil, fmt.Errorf("%w (s3: %w)", localErr, rerr)
 	}
 	return v.(*edge.Page), nil
 }

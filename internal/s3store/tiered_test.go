@@ -46,6 +46,10 @@ func TestTieredLocalHitNeverTouchesS3(t *testing.T) {
 			t.Fatalf("down=%v: %v", down, err)
 		}
 		samePage(t, got, p)
+		v, err := tr.GetVariant("/events/1", true, true)
+		if err != nil || string(v.Brotli) != string(p.Brotli) {
+			t.Fatalf("down=%v: variant: %v", down, err)
+		}
 	}
 	if n := f.requests.Load() - before; n != 0 {
 		t.Fatalf("local hits sent %d requests to S3", n)
@@ -81,6 +85,21 @@ func TestTieredReadThroughKeepsLocalCopy(t *testing.T) {
 		t.Fatal("second read went to S3")
 	}
 	if s := b.Stats(); s.ReadThrough != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	// The one-representation read of the proxy's disk path reads through too.
+	q := testPage("/events/3", "event three", time.Now().UTC())
+	if _, err := a.Put(q); err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.GetVariant(q.Key, false, true)
+	if err != nil || string(v.Gzip) != string(q.Gzip) {
+		t.Fatalf("variant read-through: %v", err)
+	}
+	if _, err := b.local.Get(q.Key); err != nil {
+		t.Fatalf("no local copy after a variant read from S3: %v", err)
+	}
+	if s := b.Stats(); s.ReadThrough != 2 {
 		t.Fatalf("stats %+v", s)
 	}
 	if _, err := b.Get("/not/anywhere"); !errors.Is(err, edge.ErrNotFound) {
