@@ -228,6 +228,28 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 			logger.Error("closing the store", "err", err)
 		}
 	}()
+	// With an S3 tier, pages go to S3 first, then local disk; writes S3
+	// refuses are queued in the store and delivered by the next edge serve
+	// or gen on this store if not during this run.
+	var pages gen.Store = st
+	s3t, err := newS3Tier(cfg.S3, st, logger)
+	if err != nil {
+		return &ConfigError{File: configName, Key: "s3", Err: err}
+	}
+	if s3t != nil {
+		pages = s3t
+		s3ctx, stopS3 := context.WithCancel(context.WithoutCancel(ctx))
+		s3done := make(chan error, 1)
+		go func() { s3done <- s3t.Run(s3ctx) }()
+		defer func() {
+			stopS3()
+			<-s3done
+			if n := s3t.Stats().Pending; n > 0 {
+				logger.Warn("edge gen: some pages are not in S3 yet; they stay queued on local disk for the next edge serve or gen on this store",
+					"pending", n)
+			}
+		}()
+	}
 
 	slots := o.concurrency
 	if slots == 0 {
@@ -247,7 +269,7 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 	defer oc.Close()
 	b := &gen.Bulk{}
 	g := &gen.Generator{
-		Origin: timedOrigin{oc, origin.NewBudget(slots, 0), b.ObserveOrigin}, Store: st,
+		Origin: timedOrigin{oc, origin.NewBudget(slots, 0), b.ObserveOrigin}, Store: pages,
 		MaxObjectBytes: int(cfg.Store.MaxObjectBytes), GzipLevel: cfg.Store.GzipLevel,
 		BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
 	}

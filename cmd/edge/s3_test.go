@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pregen/edge"
 	"github.com/pregen/edge/internal/s3store"
+	"github.com/pregen/edge/internal/store"
 )
 
 // s3Env is the S3 server .ci/run starts (versitygw) or skips the test.
@@ -254,5 +256,36 @@ func TestS3ConfigValidation(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Key != c.key || ce.Line == 0 {
 			t.Errorf("%q: got %v, want an error naming %s and its line", c.yaml, err, c.key)
 		}
+	}
+}
+
+// edge gen (standalone) writes through the S3 tier: every page is in the
+// bucket when the run ends.
+func TestS3GenStandaloneWritesBucket(t *testing.T) {
+	s3c := s3Env(t)
+	s := startGenSite(t, 20, nil)
+	extra := fmt.Sprintf("s3:\n  bucket: %s\n  prefix: %s\n  endpoint: %s\n  path_style: true\n  access_key_id: %s\n  secret_access_key: %s\n",
+		s3c.Bucket, s3c.Prefix, s3c.Endpoint, s3c.AccessKeyID, s3c.SecretAccessKey)
+	root := t.TempDir()
+	cfg := genConfig(t, s.URL, root, "www.site.test", extra)
+	if out, err := genIn(t.Context(), t, "", "-config", cfg, "-sitemap", s.URL+"/sitemap.xml", "-progress", "log"); err != nil || !strings.Contains(out, "ok 20 ") {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+	st, err := store.Open(root, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := bucketFor(t, s3c)
+	n := 0
+	err = st.KeysWithPrefix("/", func(key string) bool {
+		n++
+		if _, err := b.Get(context.Background(), key); err != nil {
+			t.Errorf("page %s not in S3: %v", key, err)
+		}
+		return true
+	})
+	if err != nil || n != 20 {
+		t.Fatalf("%d pages on disk: %v", n, err)
 	}
 }

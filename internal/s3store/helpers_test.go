@@ -25,7 +25,7 @@ type fakeS3 struct {
 	requests atomic.Int64
 }
 
-func startFake(t *testing.T) *fakeS3 {
+func startFake(t testing.TB) *fakeS3 {
 	t.Helper()
 	be := s3mem.New()
 	if err := be.CreateBucket("pages"); err != nil {
@@ -46,7 +46,7 @@ func startFake(t *testing.T) *fakeS3 {
 	return f
 }
 
-func (f *fakeS3) bucket(t *testing.T, prefix string) *Bucket {
+func (f *fakeS3) bucket(t testing.TB, prefix string) *Bucket {
 	t.Helper()
 	b, err := NewBucket(context.Background(), Config{
 		Bucket: "pages", Prefix: prefix, Endpoint: f.URL, PathStyle: true,
@@ -83,7 +83,7 @@ func envConfig() (Config, bool) {
 	return c, c.Endpoint != "" && c.Bucket != "" && c.AccessKeyID != ""
 }
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(dir, store.Options{NoSync: true})
 	if err != nil {
