@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,6 +125,29 @@ func samePage(t *testing.T, got, want *edge.Page) {
 			t.Fatalf("header: got %q want %q", got.Header, want.Header)
 		}
 	}
+}
+
+// clock is a test clock: frozen but for a microsecond per reading (so
+// times stay ordered), moved on by Advance. With it a back-off ends only
+// when the test says so, however slow the machine.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().UTC()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // waitFor polls cond (bounded) for effects of Run, which has no channel

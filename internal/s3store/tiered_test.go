@@ -9,9 +9,12 @@ import (
 	"github.com/pregen/edge"
 )
 
-func newTiered(t *testing.T, dir string, remote Remote) *Tiered {
+// newTiered opens a Tiered on dir whose back-offs end when clk is advanced
+// past them (its clock only ticks otherwise); BackoffMin is also how long
+// Run waits between passes, in real time.
+func newTiered(t *testing.T, dir string, remote Remote, clk *clock) *Tiered {
 	t.Helper()
-	tr, err := New(openStore(t, dir), remote, Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond})
+	tr, err := New(openStore(t, dir), remote, Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +36,7 @@ func run(t *testing.T, tr *Tiered) {
 
 func TestTieredLocalHitNeverTouchesS3(t *testing.T) {
 	f := startFake(t)
-	tr := newTiered(t, t.TempDir(), f.bucket(t, ""))
+	tr := newTiered(t, t.TempDir(), f.bucket(t, ""), newClock())
 	p := testPage("/events/1", "event one", time.Now().UTC())
 	if _, err := tr.Put(p); err != nil {
 		t.Fatal(err)
@@ -58,8 +61,8 @@ func TestTieredLocalHitNeverTouchesS3(t *testing.T) {
 
 func TestTieredReadThroughKeepsLocalCopy(t *testing.T) {
 	f := startFake(t)
-	a := newTiered(t, t.TempDir(), f.bucket(t, "site"))
-	b := newTiered(t, t.TempDir(), f.bucket(t, "site"))
+	a := newTiered(t, t.TempDir(), f.bucket(t, "site"), newClock())
+	b := newTiered(t, t.TempDir(), f.bucket(t, "site"), newClock())
 	p := testPage("/events/2", "event two", time.Now().UTC())
 	if changed, err := a.Put(p); err != nil || !changed {
 		t.Fatalf("put: %v %v", changed, err)
@@ -117,14 +120,15 @@ func TestTieredOutageQueuesWritesDurably(t *testing.T) {
 	f := startFake(t)
 	bucket := f.bucket(t, "")
 	dir := t.TempDir()
-	tr := newTiered(t, dir, bucket)
-	old := testPage("/old", "stored before the outage", time.Now().UTC())
+	clk := newClock()
+	tr := newTiered(t, dir, bucket, clk)
+	old := testPage("/old", "stored before the outage", clk.Now())
 	if _, err := tr.Put(old); err != nil {
 		t.Fatal(err)
 	}
 	f.down.Store(true)
-	p1 := testPage("/during/1", "written during the outage", time.Now().UTC())
-	p2 := testPage("/during/2", "also written during the outage", time.Now().UTC())
+	p1 := testPage("/during/1", "written during the outage", clk.Now())
+	p2 := testPage("/during/2", "also written during the outage", clk.Now())
 	for _, p := range []*edge.Page{p1, p2} {
 		if changed, err := tr.Put(p); err != nil || !changed {
 			t.Fatalf("put during outage: %v %v", changed, err)
@@ -158,11 +162,12 @@ func TestTieredOutageQueuesWritesDurably(t *testing.T) {
 	if err := tr.local.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tr = newTiered(t, dir, bucket)
+	tr = newTiered(t, dir, bucket, clk)
 	if s := tr.Stats(); s.Pending != 3 {
 		t.Fatalf("queue after restart: %+v", s)
 	}
 	f.down.Store(false)
+	clk.Advance(time.Minute)
 	run(t, tr)
 	waitFor(t, "queued writes delivered", func() bool { return tr.Stats().Pending == 0 })
 	for _, p := range []*edge.Page{p1, p2} {
@@ -184,7 +189,8 @@ func TestTieredOutageQueuesWritesDurably(t *testing.T) {
 func TestTieredQueuedWriteKeepsNewerRemotePage(t *testing.T) {
 	f := startFake(t)
 	bucket := f.bucket(t, "")
-	a := newTiered(t, t.TempDir(), bucket)
+	clk := newClock()
+	a := newTiered(t, t.TempDir(), bucket, clk)
 	gen := time.Now().UTC()
 	f.down.Store(true)
 	if _, err := a.Put(testPage("/k", "older, from a", gen)); err != nil {
@@ -195,6 +201,7 @@ func TestTieredQueuedWriteKeepsNewerRemotePage(t *testing.T) {
 	if _, err := bucket.Put(ctx, newer, false); err != nil {
 		t.Fatal(err)
 	}
+	clk.Advance(time.Minute)
 	run(t, a)
 	waitFor(t, "queue drained", func() bool { return a.Stats().Pending == 0 })
 	got, err := bucket.Get(ctx, "/k")
@@ -210,13 +217,14 @@ func TestTieredQueuedWriteKeepsNewerRemotePage(t *testing.T) {
 // A successful write of a key settles its queued one.
 func TestTieredNewWriteSettlesQueuedOne(t *testing.T) {
 	f := startFake(t)
-	tr := newTiered(t, t.TempDir(), f.bucket(t, ""))
+	clk := newClock()
+	tr := newTiered(t, t.TempDir(), f.bucket(t, ""), clk)
 	f.down.Store(true)
 	if _, err := tr.Put(testPage("/q", "first", time.Now().UTC())); err != nil {
 		t.Fatal(err)
 	}
 	f.down.Store(false)
-	waitFor(t, "back-off over", tr.available)
+	clk.Advance(time.Minute)
 	if _, err := tr.Put(testPage("/q", "second", time.Now().UTC())); err != nil {
 		t.Fatal(err)
 	}
