@@ -188,6 +188,6 @@ func (m *Main) status() Status {
 			Policy: cfg.Store.Admit, Admitted: ps.Admitted, NotAdmitted: ps.NotAdmitted, RateLimited: ps.RateLimited,
 		},
 		Cluster: m.cluster.status(),
-		S3: s3Status(cfg.S3, m.s3),
+		S3:      s3Status(cfg.S3, m.s3),
 	}
 }

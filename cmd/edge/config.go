@@ -35,7 +35,7 @@ type Config struct {
 	Regen  RegenConfig  `yaml:"regen"` // see invalidate_wire.go
 	Queue  QueueConfig  `yaml:"queue"`
 	NATS   NATSConfig   `yaml:"nats"` // cluster mode; see cluster.go
-	S3     S3Config     `yaml:"s3"` // see s3_wire.go
+	S3     S3Config     `yaml:"s3"`   // see s3_wire.go
 }
 
 // OriginConfig describes the dynamic origin and how hard edge may push it.

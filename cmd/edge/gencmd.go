@@ -229,8 +229,8 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 		}
 	}()
 	// With an S3 tier, pages go to S3 first, then local disk; writes S3
-	// refuses are queued in the store and delivered by the next edge serve
-	// or gen on this store if not during this run.
+	// refuses are queued in the store and delivered during the run, or by
+	// the next process on this store.
 	var pages gen.Store = st
 	s3t, err := newS3Tier(cfg.S3, st, logger)
 	if err != nil {
@@ -238,17 +238,7 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 	}
 	if s3t != nil {
 		pages = s3t
-		s3ctx, stopS3 := context.WithCancel(context.WithoutCancel(ctx))
-		s3done := make(chan error, 1)
-		go func() { s3done <- s3t.Run(s3ctx) }()
-		defer func() {
-			stopS3()
-			<-s3done
-			if n := s3t.Stats().Pending; n > 0 {
-				logger.Warn("edge gen: some pages are not in S3 yet; they stay queued on local disk for the next edge serve or gen on this store",
-					"pending", n)
-			}
-		}()
+		defer runS3Tier(s3t, logger, "edge gen")()
 	}
 
 	slots := o.concurrency

@@ -99,6 +99,29 @@ func newS3Tier(c S3Config, st *store.Store, log *slog.Logger) (*s3store.Tiered, 
 	return s3store.New(st, b, s3store.Options{Logger: log, BackoffMin: c.RetryBackoff, BackoffMax: c.RetryBackoffMax})
 }
 
+// runS3Tier delivers t's queued writes in the background for a command
+// that is not edge serve (edge gen, edge worker); stop ends that, makes a
+// last attempt, and logs what stays queued for the next process on this
+// store. t may be nil (no S3 tier): stop then does nothing.
+func runS3Tier(t *s3store.Tiered, log *slog.Logger, who string) (stop func()) {
+	if t == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- t.Run(ctx) }()
+	return func() {
+		cancel()
+		<-done
+		fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer fcancel()
+		if n := t.Flush(fctx); n > 0 {
+			log.Warn(who+": some pages are not in S3 yet; they stay queued on local disk for the next edge serve, worker or gen on this store",
+				"pending", n)
+		}
+	}
+}
+
 // S3Status is the s3 part of the /status document (absent without a bucket).
 type S3Status struct {
 	Bucket        string    `json:"bucket"`

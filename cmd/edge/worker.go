@@ -171,6 +171,19 @@ func (w *workerMain) Run(ctx context.Context) error {
 			log.Error("closing the store", "err", err)
 		}
 	}()
+	// With an S3 tier the worker's pages go to S3 first, then its disk.
+	var pages interface {
+		gen.Store
+		Delete(key string) error
+	} = st
+	s3t, err := newS3Tier(cfg.S3, st, log)
+	if err != nil {
+		return &ConfigError{File: "config", Key: "s3", Err: err}
+	}
+	if s3t != nil {
+		pages = s3t
+		defer runS3Tier(s3t, log, "edge worker")()
+	}
 	oc, err := origin.New(origin.Config{
 		URL: cfg.Origin.URL, ConnectTimeout: cfg.Origin.ConnectTimeout,
 		FirstByteTimeout: cfg.Origin.FirstByteTimeout, Timeout: cfg.Origin.Timeout,
@@ -192,10 +205,10 @@ func (w *workerMain) Run(ctx context.Context) error {
 	defer client.Close()
 	rec := natsq.NewTagRecorder(client, 8192, log)
 	g := &gen.Generator{
-		Origin: oc, Store: taggingStore{st, rec}, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
+		Origin: oc, Store: taggingStore{pages, rec}, MaxObjectBytes: int(cfg.Store.MaxObjectBytes),
 		GzipLevel: cfg.Store.GzipLevel, BrotliLevel: cfg.Store.BrotliLevel, Proto: cfg.Origin.ForwardedProto,
 	}
-	w.runner = &jobRunner{keys: keys, gen: g, pages: st, timeout: cfg.Origin.Timeout,
+	w.runner = &jobRunner{keys: keys, gen: g, pages: pages, timeout: cfg.Origin.Timeout,
 		announce: announcer(cfg, client, node)}
 	w.worker = &natsq.Worker{Client: client, Handle: w.runner.handle, UntilEmpty: w.UntilEmpty,
 		Concurrency: workConcurrency(cfg), Logger: log}

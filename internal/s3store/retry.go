@@ -175,3 +175,11 @@ func (t *Tiered) deliver(ctx context.Context, key string) (done bool, err error)
 	}
 	return true, nil
 }
+
+// Flush tries once to deliver every queued write (unless S3 is being left
+// alone after a failure) and returns how many are still queued. Commands
+// that end (edge gen, edge worker -until-empty) call it before closing.
+func (t *Tiered) Flush(ctx context.Context) int64 {
+	t.drain(ctx)
+	return t.pending.Load()
+}
