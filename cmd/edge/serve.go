@@ -57,7 +57,7 @@ type Main struct {
 	started time.Time
 
 	store   *store.Store
-	budget  *store.Budget // last-served times and eviction
+	budget  *store.Budget   // last-served times and eviction
 	s3      *s3store.Tiered // nil without s3.bucket
 	memory  *memcache.Cache
 	origin  *origin.Client
