@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -57,51 +55,6 @@ func edgeCommand(t *testing.T, env []string, args ...string) testenv.Command {
 	return testenv.Command{Path: os.Args[0], Env: append(env, "EDGE_TEST_AS_MAIN="+strings.Join(args, " "))}
 }
 
-// startProcess runs edge as a child process and returns it with its
-// stderr lines.
-func startProcess(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "EDGE_TEST_AS_MAIN="+strings.Join(args, " "))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 1024)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			t.Log("edge: " + sc.Text())
-			lines <- sc.Text()
-		}
-	}()
-	return cmd, lines
-}
-
-// waitLine returns the first line matching re (bounded in time).
-func waitLine(t *testing.T, lines <-chan string, re *regexp.Regexp) []string {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("edge exited before logging %v", re)
-			}
-			if m := re.FindStringSubmatch(l); m != nil {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("no log line matching %v", re)
-		}
-	}
-}
-
 // SIGTERM while a page is being generated: the generation finishes, the
 // waiting client gets its page, the page is stored and edge exits 0.
 func TestSIGTERMDrainsGeneration(t *testing.T) {
@@ -114,8 +67,8 @@ func TestSIGTERMDrainsGeneration(t *testing.T) {
 		page(ctx)
 	})
 	root := t.TempDir()
-	cmd, lines := startProcess(t, "serve", "-origin", o.URL, "-root", root, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0")
-	addr := waitLine(t, lines, regexp.MustCompile(`edge serving" listen=(\S+)`))[1]
+	p := testenv.Start(t, edgeCommand(t, nil, "serve", "-origin", o.URL, "-root", root, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0"))
+	addr := p.WaitLine(regexp.MustCompile(`edge serving" listen=(\S+)`))[1]
 
 	got := make(chan response, 1)
 	go func() {
@@ -126,28 +79,17 @@ func TestSIGTERMDrainsGeneration(t *testing.T) {
 		got <- r
 	}()
 	<-arrived
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitLine(t, lines, regexp.MustCompile(`shutting down`))
+	p.WaitLine(regexp.MustCompile(`shutting down`))
 	close(release)
 	r := <-got
 	if r.Status != 200 || !strings.Contains(r.Body, "<h1>/slow</h1>") {
 		t.Fatalf("in-flight request: %d %.80q", r.Status, r.Body)
 	}
-	done := make(chan error, 1)
-	go func() {
-		for range lines { // drain so the child never blocks on stderr
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("edge exited with %v, want status 0", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("edge did not exit after SIGTERM")
+	if err := p.WaitExit(); err != nil {
+		t.Fatalf("edge exited with %v, want status 0", err)
 	}
 	if n := countFiles(t, root, "index.html"); n != 1 {
 		t.Fatalf("%d pages stored, want the drained one", n)

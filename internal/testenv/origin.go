@@ -302,11 +302,14 @@ var BadFraming = map[string]string{
 	"chunk-no-end":     "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
 	"cl-short":         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\nonly a little",
 	"header-truncated": "HTTP/1.1 200 OK\r\nContent-Type: text/ht",
+	"header-nul":       "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+	"header-bare-cr":   "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: a\rSet-Cookie: x=1\r\nContent-Length: 2\r\n\r\nok",
+	"bare-lf-lines":    "HTTP/1.1 200 OK\nContent-Type: text/html\nX-A: a\nContent-Length: 2\n\nok",
 }
 
 // Framing names the keys of BadFraming in a stable order.
 func Framing() []string {
 	return []string{"cl-not-a-number", "cl-negative", "cl-duplicate", "te-unknown", "status-99",
 		"status-abc", "http-0.9", "no-colon", "bad-chunk-size", "chunk-no-crlf", "chunk-no-end", "cl-short",
-		"header-truncated"}
+		"header-truncated", "header-nul", "header-bare-cr", "bare-lf-lines"}
 }

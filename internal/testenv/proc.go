@@ -105,6 +105,9 @@ func (p *Proc) Kill() {
 	<-p.exit
 }
 
+// Signal sends sig to the process (SIGTERM to test a graceful shutdown).
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Exited is closed once the process has ended and been reaped.
 func (p *Proc) Exited() <-chan struct{} { return p.exit }
 
