@@ -86,10 +86,11 @@ func TestMemoryHitDoesNotAllocate(t *testing.T) {
 			// Handler's scratch buffer comes from a sync.Pool, which costs 2
 			// allocations whenever it misses: after each GC cycle, and now
 			// and then when the goroutine moves to another P (a P's private
-			// slot cannot be stolen). Allow those; an allocation on the
+			// slot cannot be stolen; on a loaded machine that happens dozens of
+			// times in a run). Allow those; an allocation on the
 			// request path, even one per 64 requests, is far more.
 			n := after.Mallocs - before.Mallocs
-			allowed := 2*uint64(after.NumGC-before.NumGC) + 10
+			allowed := 2*uint64(after.NumGC-before.NumGC) + 40 // one per 64 requests would be 156
 			if n > allowed {
 				t.Errorf("%d allocations in %d memory hits (%d GC cycles), want at most %d", n, runs, after.NumGC-before.NumGC, allowed)
 			}
