@@ -147,6 +147,9 @@ func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cacheke
 			return err
 		}
 		return s.pass(ctx, res, csUncacheableHit)
+	}
+	s.stats.servedAge.observe(s.now().Sub(p.GeneratedAt))
+	switch {
 	case p.Stale:
 		s.stats.stale.Add(1)
 		s.served(p)

@@ -118,6 +118,8 @@ type Status struct {
 	Admission     AdmissionStatus    `json:"admission"`
 	Cluster       *ClusterStatus     `json:"cluster,omitempty"` // cluster mode only
 	S3            *S3Status          `json:"s3,omitempty"`
+	Ages          AgesStatus         `json:"ages"`
+	Sweep         SweepStatus        `json:"sweep"`
 }
 
 // AdmissionStatus describes the miss firewall: the admission policy
@@ -163,6 +165,7 @@ func (m *Main) status() Status {
 	bs := m.budget.Stats()
 	cfg := m.cfg.Load()
 	b := m.origin.Budget()
+	now := time.Now()
 	queued := map[string]int{}
 	for p := edge.Priority(0); p < edge.NumPriorities; p++ {
 		queued[p.String()] = b.Queued(p)
@@ -189,5 +192,7 @@ func (m *Main) status() Status {
 		},
 		Cluster: m.cluster.status(),
 		S3:      s3Status(cfg.S3, m.s3),
+		Ages:    m.agesStatus(now),
+		Sweep:   m.sweepStatus(now),
 	}
 }

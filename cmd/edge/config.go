@@ -34,8 +34,9 @@ type Config struct {
 	Log    LogConfig    `yaml:"log"`
 	Regen  RegenConfig  `yaml:"regen"` // see invalidate_wire.go
 	Queue  QueueConfig  `yaml:"queue"`
-	NATS   NATSConfig   `yaml:"nats"` // cluster mode; see cluster.go
-	S3     S3Config     `yaml:"s3"`   // see s3_wire.go
+	NATS   NATSConfig   `yaml:"nats"`  // cluster mode; see cluster.go
+	S3     S3Config     `yaml:"s3"`    // see s3_wire.go
+	Sweep  SweepConfig  `yaml:"sweep"` // see sweep_wire.go
 }
 
 // OriginConfig describes the dynamic origin and how hard edge may push it.
@@ -194,6 +195,7 @@ func DefaultConfig() Config {
 		Regen: DefaultRegenConfig(),
 		Queue: DefaultQueueConfig(),
 		S3:    DefaultS3Config(),
+		Sweep: DefaultSweepConfig(),
 	}
 }
 
@@ -339,7 +341,10 @@ func (c *Config) Validate(name string, root *yaml.Node) error {
 	if err := c.Queue.validate(bad); err != nil {
 		return err
 	}
-	return c.S3.validate(bad)
+	if err := c.S3.validate(bad); err != nil {
+		return err
+	}
+	return c.Sweep.validate(bad)
 }
 
 // lineOf finds the line of a dotted key in a YAML document, or 0.

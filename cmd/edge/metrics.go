@@ -119,6 +119,7 @@ func (m *metrics) register(main *Main) {
 	if main.s3 != nil {
 		m.reg.MustRegister(newS3Collector(main.s3))
 	}
+	m.reg.MustRegister(newFreshnessCollector(main))
 	for p := edge.Priority(0); p < edge.NumPriorities; p++ {
 		m.reg.MustRegister(gauge("edge_origin_budget_queued", "Origin work waiting for a budget slot, by priority.",
 			prometheus.Labels{"priority": p.String()}, func() float64 { return float64(oc.Budget().Queued(p)) }))

@@ -21,6 +21,7 @@ import (
 	"github.com/pregen/edge/internal/store"
 	"github.com/pregen/edge/invalidate"
 	"github.com/pregen/edge/proxy"
+	"github.com/pregen/edge/sweep"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -62,9 +63,10 @@ type Main struct {
 	memory  *memcache.Cache
 	origin  *origin.Client
 	proxy   *proxy.Server
-	inval   *invalidation // stale marks, their regeneration, POST /invalidate
-	cluster *cluster      // nil unless nats.url: outbox relay, tag index, events, work
-	gens    *genService   // bulk runs started through POST /gen
+	inval   *invalidation  // stale marks, their regeneration, POST /invalidate
+	cluster *cluster       // nil unless nats.url: outbox relay, tag index, events, work
+	sweeper *sweep.Sweeper // the rolling sweep (off when sweep.period is 0)
+	gens    *genService    // bulk runs started through POST /gen
 	metrics *metrics
 	cfg     atomic.Pointer[Config] // the config in force (reloads swap it)
 	runCtx  context.Context        // cancelled at shutdown; bounds admin-started work
@@ -139,6 +141,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.s3 != nil {
 		g.Go(func() error { return m.s3.Run(gctx) })
 	}
+	g.Go(func() error { return m.sweeper.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		m.logger.Info("shutting down: draining requests and generations")
@@ -285,6 +288,7 @@ func (m *Main) build(cfg Config) error {
 				Concurrency: workConcurrency(cfg), Logger: m.logger}
 		}
 	}
+	m.sweeper = newSweeper(cfg.Sweep, st, inv.regen.Wake, m.logger)
 	m.gens = newGenService(m, g, keys) // after m.memory: it drops memory copies
 	m.metrics.register(m)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -23,9 +24,15 @@ var (
 type delta struct {
 	pages, bytes int64
 	marks        markDelta
+	ages         []ageChange // age histogram (age.go)
 }
 
-func (d *delta) add(o delta) { d.pages += o.pages; d.bytes += o.bytes; d.marks.add(o.marks) }
+func (d *delta) add(o delta) {
+	d.pages += o.pages
+	d.bytes += o.bytes
+	d.marks.add(o.marks)
+	d.ages = append(d.ages, o.ages...)
+}
 
 // indexWrite runs fn in a read-write transaction. A writer alone runs its
 // own transaction at once; writers that overlap share one through db.Batch,
@@ -70,10 +77,13 @@ func putTx(tx *bolt.Tx, key string, rec *record) (delta, error) {
 	pages, tags := tx.Bucket(bucketPages), tx.Bucket(bucketTags)
 	var d delta
 	var oldTags []string
+	var oldAt time.Time
+	hadOld := false
 	if v := pages.Get([]byte(key)); v != nil {
 		if old, err := decodeRecord(v); err == nil {
 			oldTags = old.Tags
 			d.bytes -= old.bytes()
+			oldAt, hadOld = old.GeneratedAt, true
 		}
 	} else {
 		d.pages = 1
@@ -101,6 +111,10 @@ func putTx(tx *bolt.Tx, key string, rec *record) (delta, error) {
 	if err := servedPutTx(tx, key, rec); err != nil {
 		return delta{}, err
 	}
+	var err error
+	if d.ages, err = agePutTx(tx, key, hadOld, oldAt, rec.GeneratedAt); err != nil {
+		return delta{}, err
+	}
 	return d, addCounters(tx, d)
 }
 
@@ -120,6 +134,9 @@ func deleteTx(tx *bolt.Tx, key string) (delta, error) {
 	d.marks = md
 	if old, err := decodeRecord(v); err == nil {
 		d.bytes = -old.bytes()
+		if d.ages, err = ageDeleteTx(tx, key, old.GeneratedAt); err != nil {
+			return delta{}, err
+		}
 		for _, t := range old.Tags {
 			if err := tags.Delete(tagKey(t, key)); err != nil {
 				return delta{}, err
@@ -155,7 +172,7 @@ func addCounters(tx *bolt.Tx, d delta) error {
 			return err
 		}
 	}
-	return nil
+	return addAgeCounters(tx, d.ages)
 }
 
 func readCounter(m *bolt.Bucket, name []byte) int64 {
@@ -190,7 +207,7 @@ func (s *Store) initIndex() (backfill bool, err error) {
 		for i, name := range counterMarks {
 			s.markCounts[i].Store(readCounter(m, name))
 		}
-		return nil
+		return initAgesTx(tx, &s.ages)
 	})
 	return backfill, err
 }
@@ -244,4 +261,5 @@ func (s *Store) account(d delta) {
 			s.markCounts[i].Add(n)
 		}
 	}
+	s.ages.apply(d.ages)
 }

@@ -111,6 +111,7 @@ type Store struct {
 	writeErrors atomic.Int64
 	markCounts  [edge.NumPriorities + 1]atomic.Int64 // pending marks by priority, then dropped
 	collapsed   atomic.Int64                         // re-marks of pending marks since Open
+	ages        ageCounts                            // age histogram (age.go)
 
 	claimMu sync.Mutex        // protects claimed
 	claimed map[string]uint64 // key → seq of the marks handed out by Next and not settled
