@@ -35,6 +35,8 @@ type rig struct {
 	Mem   *memcache.Cache // nil with NoMemory
 	Store *store.Store
 	Proxy *proxy.Server
+	Gen   *gen.Generator
+	Keys  *cachekey.Normalizer
 }
 
 type rigOptions struct {
@@ -114,7 +116,7 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	tb.Cleanup(oc.Close)
 	g := &gen.Generator{Origin: oc, Store: st}
 	px := &proxy.Server{Keys: keys, Memory: mem, Store: st, Generator: g, Origin: oc, Logger: logger}
-	r := &rig{Site: site, Mem: mem, Store: st, Proxy: px}
+	r := &rig{Site: site, Mem: mem, Store: st, Proxy: px, Gen: g, Keys: keys}
 	if o.NoMemory {
 		px.Memory, r.Mem = noMemory{}, nil
 	}

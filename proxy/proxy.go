@@ -141,8 +141,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 // a hit-for-miss marker (then pass), or a stale page (then report it to
 // OnStale, which queues its regeneration).
 func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cachekey.Result) error {
-	switch {
-	case p.Status == 0: // remembered as uncacheable: go straight to the origin
+	if p.Status == 0 { // remembered as uncacheable: go straight to the origin
 		if err := s.limitMiss(ctx, s.pol()); err != nil { // origin-bound like a miss
 			return err
 		}
