@@ -48,7 +48,7 @@ type report struct {
 func (s *soak) cleanup() {
 	for _, p := range []*proc{s.edge, s.origin} {
 		if p != nil {
-			p.stop(10 * time.Second)
+			p.Stop(10 * time.Second)
 		}
 	}
 }
@@ -106,7 +106,7 @@ func (s *soak) startEdge(ctx context.Context) error {
 		}
 		s.edge = p
 		err = waitHTTP(ctx, p, "http://"+s.admin+"/healthz", 30*time.Second)
-		if err != nil && auto && p.exited() && strings.Contains(err.Error(), "sweep") {
+		if err != nil && auto && p.Exited() && strings.Contains(err.Error(), "sweep") {
 			// This build of edge has no sweep yet: run without it.
 			s.logf("edge does not know sweep.period; running without the sweep")
 			conf, auto = conf[:strings.Index(conf, "sweep:")], false
@@ -186,8 +186,8 @@ func (s *soak) run(ctx context.Context) (*report, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	rep.cleanExit = s.edge.stop(30 * time.Second)
-	s.origin.stop(10 * time.Second)
+	rep.cleanExit = s.edge.Stop(30 * time.Second)
+	s.origin.Stop(10 * time.Second)
 	rep.judge()
 	return rep, nil
 }
@@ -222,11 +222,11 @@ sampling:
 		case <-tick.C:
 		}
 		t := time.Since(t0).Seconds()
-		smp, err := measure(ctx, s.edge.pid(), s.admin, s.root)
+		smp, err := measure(ctx, s.edge.Pid(), s.admin, s.root)
 		if err != nil {
 			rep.failures = append(rep.failures, fmt.Sprintf("sampling at %.0fs: %v", t, err))
-			if s.edge.exited() {
-				rep.failures = append(rep.failures, "edge exited: "+s.edge.tail())
+			if s.edge.Exited() {
+				rep.failures = append(rep.failures, "edge exited: "+s.edge.Tail())
 				break
 			}
 			continue
@@ -270,7 +270,7 @@ func (s *soak) outage(ctx context.Context, t0 time.Time, rep *report) error {
 		return nil
 	}
 	s.logf("outage: stopping the origin")
-	s.origin.stop(10 * time.Second)
+	s.origin.Stop(10 * time.Second)
 	rep.outageStarted = true
 	if !at(s.p.outEnd) {
 		return nil

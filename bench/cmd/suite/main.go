@@ -236,7 +236,7 @@ func (s *suite) start(name, cpu string, env []string, argv ...string) (*proc, er
 
 func (s *suite) cleanup() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		s.procs[i].stop(15 * time.Second)
+		s.procs[i].Stop(15 * time.Second)
 	}
 	if !s.opt.keep {
 		os.RemoveAll(s.work)
@@ -403,8 +403,8 @@ func (s *suite) setup(ctx context.Context) error {
 
 	// Swap in the measured processes: edge pinned with one P, the slow
 	// origin on the same port (the proxies reconnect to it).
-	edgeWarm.stop(60 * time.Second)
-	fast.stop(15 * time.Second)
+	edgeWarm.Stop(60 * time.Second)
+	fast.Stop(15 * time.Second)
 	op, err := s.start(originName, serverCPU, nil, s.bin("demo-origin"), "-listen", s.origin.addr,
 		"-latency", o.latency.String(), "-workers", fmt.Sprint(o.workers))
 	if err != nil {

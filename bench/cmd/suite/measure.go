@@ -50,7 +50,7 @@ func (s *suite) measureNow(ctx context.Context, srv *server, scenario string, ro
 	if err != nil {
 		return run, err
 	}
-	t0 := cpuTicks(srv.proc.pid())
+	t0 := cpuTicks(srv.proc.Pid())
 	_, p0 := pressure()
 	b0, j0 := cpuStat(loadCPU)
 	start := time.Now()
@@ -66,7 +66,7 @@ func (s *suite) measureNow(ctx context.Context, srv *server, scenario string, ro
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	elapsed := time.Since(start).Seconds()
-	t1 := cpuTicks(srv.proc.pid())
+	t1 := cpuTicks(srv.proc.Pid())
 	_, p1 := pressure()
 	b1, j1 := cpuStat(loadCPU)
 	if err != nil {

@@ -5,26 +5,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/pregen/edge/bench/internal/child"
 )
 
-// proc is one process the suite started. It is stopped by its own pid,
-// never by name.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done is closed
-	log  string        // where its stdout and stderr go
-}
+// proc is one process the suite started (bench/internal/child).
+type proc = child.Proc
 
 // start runs argv with env added to the suite's environment, pinned to cpu
 // (taskset; "" leaves it unpinned), its output in dir/name.log.
@@ -32,107 +23,16 @@ func start(dir, name, cpu string, env []string, argv ...string) (*proc, error) {
 	if cpu != "" {
 		argv = append([]string{"taskset", "-c", cpu}, argv...)
 	}
-	logPath := filepath.Join(dir, name+".log")
-	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() {
-		p.err = cmd.Wait()
-		out.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits up to grace for the process to exit, then
-// kills it.
-func (p *proc) stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// tail returns the last lines of the process's log, for error messages.
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+	return child.Start(name, filepath.Join(dir, name+".log"), env, argv...)
 }
 
 // waitHTTP polls url until it answers with status want, for up to limit.
 func waitHTTP(ctx context.Context, p *proc, url string, want int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v) before answering %s:\n%s", p.name, p.err, url, p.tail())
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	msg := ""
-	if p != nil {
-		msg = ":\n" + p.tail()
-	}
-	return fmt.Errorf("%s did not answer %d within %v%s", url, want, limit, msg)
+	return child.WaitHTTP(ctx, p, url, want, limit)
 }
 
 // freePorts returns n ports that nothing on 127.0.0.1 listens on now.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+func freePorts(n int) ([]int, error) { return child.FreePorts(n) }
 
 // tree returns pid and all its descendants.
 func tree(pid int) []int {

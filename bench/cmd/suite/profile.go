@@ -25,7 +25,7 @@ func (s *suite) profile(ctx context.Context, srv *server, scenario string) error
 		return fmt.Errorf("no perf: %w", err)
 	}
 	var pids []string
-	for _, p := range tree(srv.proc.pid()) {
+	for _, p := range tree(srv.proc.Pid()) {
 		pids = append(pids, strconv.Itoa(p))
 	}
 	data := filepath.Join(s.work, fmt.Sprintf("perf-%s-%s.data", srv.name, scenario))

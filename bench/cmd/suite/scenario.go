@@ -39,7 +39,7 @@ func (s *suite) scenario(ctx context.Context, name string) error {
 	}
 	s.logf("scenario %s: %s", name, strings.Join(names(srvs), ", "))
 	for _, srv := range srvs {
-		if !resetPeakRSS(srv.proc.pid()) {
+		if !resetPeakRSS(srv.proc.Pid()) {
 			s.rssResetFailed = true
 		}
 	}
@@ -95,7 +95,7 @@ func (s *suite) scenario(ctx context.Context, name string) error {
 		}
 	}
 	for _, srv := range srvs {
-		s.rss[[2]string{name, srv.name}] = float64(peakRSS(srv.proc.pid())) / 1024
+		s.rss[[2]string{name, srv.name}] = float64(peakRSS(srv.proc.Pid())) / 1024
 	}
 	if inv != nil {
 		notes = append(notes, inv.wait(ctx, s))
