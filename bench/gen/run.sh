@@ -15,6 +15,7 @@
 #
 #   bench/gen/run.sh                     # N=600000 SUBSET=20000
 #   N=20000 SUBSET=5000 bench/gen/run.sh  # a smoke run
+#   N=100000 SUBSET=0 bench/gen/run.sh    # the full run only
 #
 # Environment: N, SUBSET, WORK (.run/genbench: 600K pages take ~22 GB
 # there), OUT (bench/results), DATE (today), PORT_ORIGIN (18100),
@@ -72,7 +73,7 @@ YAML
 
 # 1. The full run.
 log "full run: $N pages from the sitemap (CPU pressure now: $(psi))"
-echo "seconds,rss_kib,stored_pages" >"$OUT/$DATE-gen-rss.csv"
+echo "seconds,rss_kib,rss_anon_kib,rss_file_kib,stored_pages" >"$OUT/$DATE-gen-rss.csv"
 start=$(date +%s.%N)
 /usr/bin/time -v -o "$WORK/full.time" "$WORK/bin/edge" gen -config "$WORK/gen.yaml" -root "$WORK/full" \
 	-sitemap "http://$origin/sitemap.xml" -progress log -failures "$WORK/full-failed.txt" >"$WORK/full.log" 2>&1 &
@@ -80,7 +81,9 @@ gen=$!
 while kill -0 "$gen" 2>/dev/null; do
 	sleep 5
 	edge_pid=$(pgrep -P "$gen" | head -1 || true) # the edge under /usr/bin/time
-	rss=$(awk '/^VmRSS/ {print $2}' "/proc/${edge_pid:-0}/status" 2>/dev/null || true)
+	# RssAnon is the heap and stacks; RssFile is mostly the index's mmap,
+	# which grows with the site and is page cache the kernel can reclaim.
+	rss=$(awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {if (r) print r "," a "," f}' "/proc/${edge_pid:-0}/status" 2>/dev/null || true)
 	done_=$(grep -o ' done=[0-9]*' "$WORK/full.log" | tail -1 | tr -dc 0-9 || true)
 	if [ -n "$rss" ]; then
 		echo "$(awk "BEGIN{print $(date +%s.%N)-$start}"),$rss,${done_:-}" >>"$OUT/$DATE-gen-rss.csv"
@@ -91,6 +94,28 @@ full_wall=$(awk "BEGIN{printf \"%.0f\", $(date +%s.%N)-$start}")
 full_rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/full.time")
 full_psi=$(psi)
 full_summary=$(grep -v 'edge gen progress' "$WORK/full.log" | tail -15)
+full_anon=$(awk -F, 'NR > 1 && $3 > m {m = $3} END {print int(m / 1024)}' "$OUT/$DATE-gen-rss.csv")
+
+if [ "$SUBSET" = 0 ]; then
+	rate() { awk "BEGIN{printf \"%.0f\", $1/$2}"; }
+	cat >"$OUT/$DATE-gen.md" <<MD
+# $DATE: edge gen at full size
+
+Written by \`bench/gen/run.sh\` (issue 5) with N=$N, SUBSET=0. **Machine:** $(nproc) CPUs, $(uname -sr); $(go version | cut -d' ' -f3). **Code:** \`$(git describe --always --dirty)\`. CPU pressure at the end: $full_psi %.
+
+| wall time | pages/s | peak RSS | peak RssAnon (sampled) |
+|---:|---:|---:|---:|
+| ${full_wall} s | $(rate "$N" "$full_wall") | $((full_rss / 1024)) MiB | ${full_anon} MiB |
+
+RSS every 5 s: [\`$DATE-gen-rss.csv\`]($DATE-gen-rss.csv).
+
+\`\`\`
+$full_summary
+\`\`\`
+MD
+	cat "$OUT/$DATE-gen.md"
+	exit 0
+fi
 
 # 2. nginx serves the store.
 mkdir -p "$WORK/nginx"
@@ -161,11 +186,11 @@ Written by \`bench/gen/run.sh\` (issue 5) with N=$N, SUBSET=$n. **Machine:** $(n
 
 \`edge gen -sitemap http://$origin/sitemap.xml\`, concurrency 16, against the demo origin with no render latency (8 render workers) on the same 2 cores, store.no_sync: $FULL_NO_SYNC, gzip 6 + brotli 5 variants.
 
-| wall time | pages/s | peak RSS |
-|---:|---:|---:|
-| ${full_wall} s | $(rate "$N" "$full_wall") | $((full_rss / 1024)) MiB |
+| wall time | pages/s | peak RSS | peak RssAnon (sampled) |
+|---:|---:|---:|---:|
+| ${full_wall} s | $(rate "$N" "$full_wall") | $((full_rss / 1024)) MiB | ${full_anon} MiB |
 
-RSS every 5 s: [\`$DATE-gen-rss.csv\`]($DATE-gen-rss.csv) (seconds, RSS KiB). Summary printed by edge gen:
+RSS every 5 s: [\`$DATE-gen-rss.csv\`]($DATE-gen-rss.csv) (seconds, RSS, RssAnon (heap and stacks), RssFile (mostly the bbolt index's mmap) in KiB, pages done). Summary printed by edge gen:
 
 \`\`\`
 $full_summary
