@@ -81,6 +81,10 @@ admin:
   token: {{.Token}}
 log:
   level: warn
+# The peers never refresh what they hold: no rolling sweep either, so
+# every origin render in a cell is the scenario's own.
+sweep:
+  period: 0
 {{- if .RegenRate}}
 regen:
   rate: {{.RegenRate}}
