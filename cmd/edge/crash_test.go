@@ -101,20 +101,7 @@ func (e *edgeProc) invalidate(urls ...string) (int, error) {
 }
 
 func postBody(url, body string, hdr ...string) (response, error) {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return response{}, err
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, string(b)}, err
+	return doBody(http.MethodPost, url, strings.NewReader(body), hdr...)
 }
 
 // checkPage fetches uri in every encoding and checks each body is one

@@ -286,14 +286,7 @@ func genRun(ctx context.Context, cfg Config, configPath string, o *genOptions, s
 		Concurrency: 2 * slots, Rate: o.rate, GiveUpAfter: genGiveUpAfter,
 		Failures: failures, Known: st,
 	}
-	rep := newGenReporter(o.progress, stderr, logger)
-	b.Logger = slog.New(rep.logHandler(logger.Handler()))
-	stopCount := countGenTotal(ctx, cfg, keys, o, rep)
-	stopProgress := rep.follow(b.Progress)
-	sum, runErr := b.Run(ctx)
-	stopCount()
-	stopProgress()
-	rep.finish(sum)
+	sum, runErr := runReported(ctx, b, cfg, keys, o, stderr, logger)
 
 	if runErr == nil {
 		if err := journal.Remove(); err != nil {
@@ -407,6 +400,20 @@ func genSitemaps(cfg Config, keys *cachekey.Normalizer) *gen.Sitemaps {
 // progress total and ETA (a file is read twice; sitemaps are fetched
 // twice, which costs the origin no render). Standard input cannot be read
 // twice and has no total. The returned function stops the count.
+// runReported runs a bulk run with edge gen's progress reporting (bar or
+// log lines, the total counted alongside) and prints its summary.
+func runReported(ctx context.Context, b *gen.Bulk, cfg Config, keys *cachekey.Normalizer, o *genOptions, stderr io.Writer, logger *slog.Logger) (gen.Summary, error) {
+	rep := newGenReporter(o.progress, stderr, logger)
+	b.Logger = slog.New(rep.logHandler(logger.Handler()))
+	stopCount := countGenTotal(ctx, cfg, keys, o, rep)
+	stopProgress := rep.follow(b.Progress)
+	sum, err := b.Run(ctx)
+	stopCount()
+	stopProgress()
+	rep.finish(sum)
+	return sum, err
+}
+
 func countGenTotal(ctx context.Context, cfg Config, keys *cachekey.Normalizer, o *genOptions, rep *genReporter) (stop func()) {
 	if o.progress == "none" || o.urls == "-" {
 		return func() {}

@@ -68,14 +68,7 @@ func genEnqueue(ctx context.Context, cfg Config, keys *cachekey.Normalizer, o *g
 		Shard: o.shard, Shards: o.shards, Priority: edge.PriorityBulk,
 		Concurrency: 16, Rate: o.rate, GiveUpAfter: genGiveUpAfter, Failures: failures,
 	}
-	rep := newGenReporter(o.progress, stderr, logger)
-	b.Logger = slog.New(rep.logHandler(logger.Handler()))
-	stopCount := countGenTotal(ctx, cfg, keys, o, rep)
-	stopProgress := rep.follow(b.Progress)
-	sum, runErr := b.Run(ctx)
-	stopCount()
-	stopProgress()
-	rep.finish(sum)
+	sum, runErr := runReported(ctx, b, cfg, keys, o, stderr, logger)
 	state := "done"
 	if runErr != nil {
 		state = "stopped"

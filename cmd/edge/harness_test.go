@@ -191,7 +191,13 @@ func get(t *testing.T, url string, hdr ...string) response {
 }
 
 func do(method, url string, hdr ...string) (response, error) {
-	req, err := http.NewRequest(method, url, nil)
+	return doBody(method, url, nil, hdr...)
+}
+
+// doBody sends one request with body (nil for none); hdr is name, value
+// pairs ("Host" sets the request's host).
+func doBody(method, url string, body io.Reader, hdr ...string) (response, error) {
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return response{}, err
 	}
