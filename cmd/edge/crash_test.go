@@ -178,10 +178,16 @@ func TestKill9AtEachWriteStep(t *testing.T) {
 			o.version.Store(2)
 			deleting := strings.HasPrefix(point, "store.delete.")
 			o.gone.Store(deleting)
+			// Every kill point lies at or after the commit of the mark, so
+			// the invalidation is durable even when the process dies before
+			// its 202 reaches us (the regeneration can outrun the answer):
+			// a lost connection is acceptable, any other answer is not.
 			status, err := e.invalidate("/p")
-			accepted := err == nil && status == 202
-			if !accepted && point != "store.mark.after-commit" {
-				t.Fatalf("invalidate: %d %v", status, err)
+			if err == nil && status != 202 {
+				t.Fatalf("invalidate: status %d", status)
+			}
+			if err != nil {
+				t.Logf("invalidate: no answer (the kill outran it): %v", err)
 			}
 			select {
 			case <-e.Exited():
