@@ -117,6 +117,19 @@ func (p *Page) Variant(e Encoding) (body []byte, contentEncoding, etag string) {
 	return p.Body, "", p.ETag
 }
 
+// Meta returns the Content-Encoding value ("" for identity) and the strong
+// ETag of the given representation whether or not its body is held: for a
+// page read as an edge.File, whose bodies stay on disk.
+func (p *Page) Meta(e Encoding) (contentEncoding, etag string) {
+	switch e {
+	case Brotli:
+		return "br", p.brETag
+	case Gzip:
+		return "gzip", p.gzETag
+	}
+	return "", p.ETag
+}
+
 // Size is the number of bytes the page holds in memory, used as its cost.
 func (p *Page) Size() int {
 	n := len(p.Key) + len(p.Body) + len(p.Gzip) + len(p.Brotli) + len(p.ContentType) + 256

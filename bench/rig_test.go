@@ -45,6 +45,9 @@ type rigOptions struct {
 	NoMemory bool
 	// PromoteWindow is proxy.Server's (1: no disk hit is ever promoted).
 	PromoteWindow int
+	// Files sends disk hits from the open file (proxy.Server.Files), as
+	// `edge serve` does; false reads them into memory.
+	Files bool
 }
 
 // noMemory is a proxy.Memory that holds nothing.
@@ -121,6 +124,9 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 		px.Memory, r.Mem = noMemory{}, nil
 	}
 	px.PromoteWindow = o.PromoteWindow
+	if o.Files {
+		px.Files = st
+	}
 	px.SetPolicy(proxy.Policy{})
 	tb.Cleanup(px.Wait) // background refreshes, before the store closes
 	return r

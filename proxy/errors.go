@@ -33,6 +33,10 @@ func (e *limitedError) Unwrap() error { return ErrMissRateLimited }
 // ambiguousFraming).
 var errBadFraming = errors.New("proxy: ambiguous request framing")
 
+// errStoredRead marks a stored body that could be opened but not read
+// (an I/O error of the disk): 500, logged.
+var errStoredRead = errors.New("proxy: stored page unreadable")
+
 // errPanic marks a request whose handling panicked.
 var errPanic = errors.New("proxy: internal error")
 

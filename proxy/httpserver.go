@@ -43,10 +43,10 @@ func orDefault[T int | time.Duration](v, d T) T {
 	return v
 }
 
-// HTTPServer builds the public fasthttp server around s.Handler with the
-// given limits.
-func (s *Server) HTTPServer(l Limits) *fasthttp.Server {
-	return &fasthttp.Server{
+// HTTPServer builds the public server around s.Handler with the given
+// limits.
+func (s *Server) HTTPServer(l Limits) *PublicServer {
+	return &PublicServer{s: s, perIP: orDefault(l.MaxConnsPerIP, 1000), Server: &fasthttp.Server{
 		Handler:                       s.Handler,
 		ErrorHandler:                  s.parseError,
 		Name:                          "edge",
@@ -57,12 +57,11 @@ func (s *Server) HTTPServer(l Limits) *fasthttp.Server {
 		ReadBufferSize:                orDefault(l.MaxHeaderBytes, 8<<10),
 		MaxRequestBodySize:            orDefault(l.MaxBodyBytes, 1<<20),
 		Concurrency:                   orDefault(l.MaxConns, 10000),
-		MaxConnsPerIP:                 orDefault(l.MaxConnsPerIP, 1000),
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
 		Logger:                        fasthttpLogger{s},
-	}
+	}}
 }
 
 // parseError answers requests fasthttp could not parse.

@@ -28,6 +28,15 @@ type Store interface {
 	Watch(key string) bool
 }
 
+// FileStore opens one stored representation for sending from its file.
+// *store.Store satisfies it.
+type FileStore interface {
+	// OpenVariant opens the representation a client accepting brotli (br)
+	// and/or gzip (gz) is sent, or returns an error wrapping
+	// edge.ErrNotFound. The caller must close f.Body.
+	OpenVariant(key string, br, gz bool) (f edge.File, err error)
+}
+
 // KnownKeys is the durable set of keys a sitemap or a bulk run named,
 // consulted on a miss under AdmitKnown. *store.Store satisfies it.
 type KnownKeys interface {

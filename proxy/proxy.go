@@ -55,6 +55,12 @@ type Server struct {
 	// AdmitKnown. Nil: no key is known (under AdmitKnown only pages already
 	// stored stay stored).
 	Known KnownKeys
+	// Files, when set, opens a stored representation for sending straight
+	// from its file (sendfile) instead of reading it into memory: what a
+	// disk hit that is not promoted uses. A key it does not have is looked
+	// up in Store as well (which may reach further, e.g. to S3). Nil: disk
+	// hits are read through Store.GetVariant.
+	Files FileStore
 	// Recency, when set, is told of every stored page served (hits and
 	// stale hits, from memory or disk). Nil: nobody is told.
 	Recency Recency
@@ -124,13 +130,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 		return s.pass(ctx, res, csBypassRequest)
 	}
 	if p, ok := s.Memory.Get(res.Key); ok {
-		return s.serveStored(ctx, p, res)
+		return s.serveStored(ctx, p, nil, res)
 	}
 	key := string(res.Key)
-	p, err := s.diskGet(ctx, res.Key, key)
+	p, f, err := s.diskGet(ctx, res.Key, key)
 	switch {
 	case err == nil:
-		return s.serveStored(ctx, p, res)
+		return s.serveStored(ctx, p, f, res)
 	case !errors.Is(err, edge.ErrNotFound):
 		s.log().Warn("disk tier read failed; treating as a miss", "key", key, "err", err)
 	}
@@ -139,9 +145,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, buf *[]byte) error {
 
 // serveStored answers from a page held by a tier: a hit, a remembered 404,
 // a hit-for-miss marker (then pass), or a stale page (then report it to
-// OnStale, which queues its regeneration).
-func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cachekey.Result) error {
+// OnStale, which queues its regeneration). When f is set, the body is sent
+// from that open file (p is f.Page) and serveStored owns it.
+func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, f *edge.File, res cachekey.Result) error {
 	if p.Status == 0 { // remembered as uncacheable: go straight to the origin
+		closeFile(f)
 		if err := s.limitMiss(ctx, s.pol()); err != nil { // origin-bound like a miss
 			return err
 		}
@@ -153,36 +161,50 @@ func (s *Server) serveStored(ctx *fasthttp.RequestCtx, p *edge.Page, res cacheke
 		s.stats.stale.Add(1)
 		s.served(p)
 		s.refresh(string(res.Key), res, ctx)
-		s.respond(ctx, p, outStale, csStale)
+		return s.send(ctx, p, f, outStale, csStale)
 	case p.Status == fasthttp.StatusNotFound || p.Status == fasthttp.StatusGone:
 		s.stats.hit.Add(1)
-		s.respond(ctx, p, outHit, csNegativeHit)
+		return s.send(ctx, p, f, outHit, csNegativeHit)
 	default:
 		s.stats.hit.Add(1)
 		s.served(p)
-		s.respond(ctx, p, outHit, csHit)
+		return s.send(ctx, p, f, outHit, csHit)
 	}
-	return nil
 }
 
 // diskGet reads a page from the disk tier for this request. A page read
 // for the second time within the doorkeeper's window is read whole and
 // promoted into memory; otherwise only the representation this client is
-// sent is read, and the page goes nowhere else.
-func (s *Server) diskGet(ctx *fasthttp.RequestCtx, bkey []byte, key string) (*edge.Page, error) {
+// sent is taken: opened for sending from the file when the tier can
+// (Files), else read. It returns the page and, when opened, the file
+// (f.Page is the page), which the caller must send or close.
+func (s *Server) diskGet(ctx *fasthttp.RequestCtx, bkey []byte, key string) (*edge.Page, *edge.File, error) {
 	s.doorOnce.Do(func() { s.door = newDoorkeeper(s.PromoteWindow) })
 	if s.door.again(bkey) {
 		p, err := s.Store.Get(key)
 		if err == nil {
 			s.promote(p)
 		}
-		return p, err
+		return p, nil, err
 	}
+	ranged := len(ctx.Request.Header.Peek(fasthttp.HeaderRange)) > 0
 	var a accepted
-	if len(ctx.Request.Header.Peek(fasthttp.HeaderRange)) == 0 { // ranges are of the identity body
+	if !ranged { // ranges are of the identity body
 		a = negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding))
 	}
-	return s.Store.GetVariant(key, a&acceptBrotli != 0, a&acceptGzip != 0)
+	if s.Files != nil && !ranged {
+		f, err := s.Files.OpenVariant(key, a&acceptBrotli != 0, a&acceptGzip != 0)
+		switch {
+		case err == nil:
+			return f.Page, &f, nil
+		case !errors.Is(err, edge.ErrNotFound):
+			return nil, nil, err
+		}
+		// Not on local disk: Store may still have it (the S3 tier). A
+		// second lookup on a miss is small beside the origin.
+	}
+	p, err := s.Store.GetVariant(key, a&acceptBrotli != 0, a&acceptGzip != 0)
+	return p, nil, err
 }
 
 // served reports a stored page served to Recency.

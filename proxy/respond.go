@@ -46,13 +46,28 @@ const (
 // respond writes a page, honouring Accept-Encoding, conditional requests
 // and single byte ranges. It does not allocate for a memory hit.
 func (s *Server) respond(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, cacheStatus string) {
+	_ = s.send(ctx, p, nil, o, cacheStatus) // nothing to read: no error
+}
+
+// send is respond with, when f is set, the body sent from that open file
+// (p is f.Page): the representation was chosen when it was opened, and a
+// file is never opened for a Range request. send owns f; it fails only
+// when the file cannot be read.
+func (s *Server) send(ctx *fasthttp.RequestCtx, p *edge.Page, f *edge.File, o outcome, cacheStatus string) error {
 	h := &ctx.Response.Header
 	rangeHdr := ctx.Request.Header.Peek(fasthttp.HeaderRange)
-	enc := edge.Identity
-	if len(rangeHdr) == 0 {
-		enc = best(p, negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)))
+	var body []byte
+	var ce, etag string
+	if f != nil {
+		rangeHdr = nil
+		ce, etag = p.Meta(f.Encoding)
+	} else {
+		enc := edge.Identity
+		if len(rangeHdr) == 0 {
+			enc = best(p, negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)))
+		}
+		body, ce, etag = p.Variant(enc)
 	}
-	body, ce, etag := p.Variant(enc)
 
 	s.writeMeta(ctx, p, o, cacheStatus)
 	if etag != "" {
@@ -61,15 +76,19 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, cach
 	// Preconditions apply only when the answer would be a 2xx (RFC 9110
 	// §13.2.1): a remembered 404 or a stored redirect is sent as it is.
 	if p.Status == fasthttp.StatusOK && notModified(&ctx.Request.Header, etag, p.GeneratedAt) {
+		closeFile(f)
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
-		return
+		return nil
 	}
 	h.Set(fasthttp.HeaderLastModified, p.LastModified)
 	if ce != "" {
 		h.Set(fasthttp.HeaderContentEncoding, ce)
 	}
 	ctx.SetStatusCode(p.Status)
+	if f != nil {
+		return sendFile(ctx, f)
+	}
 	if len(rangeHdr) > 0 && p.Status == fasthttp.StatusOK && ifRangeOK(&ctx.Request.Header, etag, p.GeneratedAt) {
 		start, end, ok, satisfiable := parseRange(rangeHdr, len(body))
 		switch {
@@ -78,7 +97,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, cach
 			var b [32]byte
 			h.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(b[:0], "bytes */"...), int64(len(body)), 10))
 			ctx.Response.SetBodyRaw(nil)
-			return
+			return nil
 		case ok:
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 			h.SetContentRange(start, end, len(body))
@@ -86,6 +105,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, p *edge.Page, o outcome, cach
 		}
 	}
 	ctx.Response.SetBodyRaw(body)
+	return nil
 }
 
 // writeMeta sets the headers every response of a page carries, 304s

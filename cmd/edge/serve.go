@@ -31,6 +31,7 @@ var (
 	_ proxy.Memory    = (*memcache.Cache)(nil)
 	_ proxy.Store     = (*store.Store)(nil)
 	_ proxy.Recency   = (*store.Store)(nil)
+	_ proxy.FileStore = (*store.Store)(nil)
 	_ proxy.Generator = (*gen.Generator)(nil)
 	_ proxy.Origin    = (*origin.Client)(nil)
 	_ gen.Origin      = (*origin.Client)(nil)
@@ -263,6 +264,10 @@ func (m *Main) build(cfg Config) error {
 		// About as many disk hits as the memory tier holds pages (~16 KiB).
 		PromoteWindow: max(int(cfg.Memory.MaxBytes/(16<<10)), 1024),
 		Known:         st,
+		// Disk hits go out with sendfile from the local store (the S3
+		// tier reads local disk first too; a page only in S3 falls back
+		// to Store).
+		Files: st,
 	}
 	px.SetPolicy(policy(cfg))
 	px.OnStale = inv.svc.Ensure

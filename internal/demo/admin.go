@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -15,6 +16,39 @@ type counters struct {
 	total atomic.Int64
 	mu    sync.RWMutex             // protects m (the map, not the counts in it)
 	m     map[string]*atomic.Int64 // path → renders
+
+	recentMu sync.Mutex // protects recent and next
+	recent   [16]render // the last renders, a ring
+	next     int
+}
+
+// render is one recent render: when, what, and who asked (User-Agent and
+// Via, which tell the caches in front apart).
+type render struct {
+	At   time.Time `json:"at"`
+	Path string    `json:"path"`
+	UA   string    `json:"user_agent,omitempty"`
+	Via  string    `json:"via,omitempty"`
+}
+
+// remember records a render in the ring of recent ones.
+func (c *counters) remember(ctx *fasthttp.RequestCtx, path []byte) {
+	r := render{At: time.Now(), Path: string(path), UA: string(ctx.UserAgent()), Via: string(ctx.Request.Header.Peek("Via"))}
+	c.recentMu.Lock()
+	c.recent[c.next%len(c.recent)] = r
+	c.next++
+	c.recentMu.Unlock()
+}
+
+// last returns the recent renders, oldest first.
+func (c *counters) last() []render {
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	var out []render
+	for i := max(c.next-len(c.recent), 0); i < c.next; i++ {
+		out = append(out, c.recent[i%len(c.recent)])
+	}
+	return out
 }
 
 func newCounters() counters { return counters{m: make(map[string]*atomic.Int64)} }
@@ -77,12 +111,21 @@ func (s *Site) serveAdmin(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		var v any
-		if p := ctx.QueryArgs().Peek("path"); p != nil {
+		switch p := ctx.QueryArgs().Peek("path"); {
+		case ctx.QueryArgs().Has("recent"):
+			// The total and the last renders, without the per-path map
+			// (which holds every page of a bulk run).
+			total := s.renders.total.Load()
+			v = struct {
+				Total  int64    `json:"total"`
+				Recent []render `json:"recent"`
+			}{total, s.renders.last()}
+		case p != nil:
 			v = struct {
 				Path    string `json:"path"`
 				Renders int64  `json:"renders"`
 			}{string(p), s.renders.get(string(p))}
-		} else {
+		default:
 			total := s.renders.total.Load() // before the snapshot: total ≤ sum when racing
 			v = struct {
 				Total int64            `json:"total"`

@@ -29,6 +29,10 @@
 // A render waits for one of Config.Workers slots and holds it for
 // Config.Latency: the latency, not Go, is the cost. Sitemaps are not
 // delayed; /_origin/ (stats and reset) is neither delayed nor counted.
+// GET /_origin/stats answers the total and every path's count,
+// ?path=P one path's, ?recent=1 the total and the last 16 renders (when,
+// which path, the asker's User-Agent and Via), which is how the benchmark
+// suite explains a render it did not expect.
 //
 // # Sessions
 //

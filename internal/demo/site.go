@@ -119,6 +119,7 @@ func (s *Site) Handler(ctx *fasthttp.RequestCtx) {
 	if n, ok := s.sitemapNumber(path); ok {
 		s.serveSitemap(ctx, n)
 		s.renders.add(path)
+		s.renders.remember(ctx, path)
 		return
 	}
 	if !s.acquire(ctx) {
@@ -130,6 +131,7 @@ func (s *Site) Handler(ctx *fasthttp.RequestCtx) {
 	s.serveApp(ctx, path)
 	<-s.slots
 	s.renders.add(path)
+	s.renders.remember(ctx, path)
 }
 
 // acquire waits for a render slot and holds it for the latency. It reports

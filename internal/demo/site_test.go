@@ -264,6 +264,25 @@ func TestRenderCounters(t *testing.T) {
 		t.Errorf("stats?path: %+v, %v", one, err)
 	}
 
+	var recent struct {
+		Total  int64    `json:"total"`
+		Paths  any      `json:"paths"`
+		Recent []render `json:"recent"`
+	}
+	r = ts.get(t, "/_origin/stats?recent=1")
+	if err := json.Unmarshal([]byte(r.body), &recent); err != nil || recent.Total != 3 || recent.Paths != nil ||
+		len(recent.Recent) != 3 || recent.Recent[0].Path != "/events/1" || recent.Recent[2].Path != "/people/2" ||
+		recent.Recent[2].At.IsZero() {
+		t.Errorf("stats?recent: %+v, %v", recent, err)
+	}
+	for range 20 { // the ring keeps the last 16, oldest first
+		ts.get(t, "/topics/3")
+	}
+	r = ts.get(t, "/_origin/stats?recent=1")
+	if err := json.Unmarshal([]byte(r.body), &recent); err != nil || len(recent.Recent) != 16 || recent.Recent[15].Path != "/topics/3" {
+		t.Errorf("stats?recent after 23 renders: %d entries, %v", len(recent.Recent), err)
+	}
+
 	if r := ts.get(t, "/_origin/reset"); r.status != 405 {
 		t.Errorf("GET /_origin/reset: status %d, want 405", r.status)
 	}

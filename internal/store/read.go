@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/pregen/edge"
 )
@@ -67,10 +68,55 @@ func (w want) pick(rec *record) (need [3]bool) {
 	return need
 }
 
-func (s *Store) get(key string, w want) (*edge.Page, error) {
+func (s *Store) get(key string, w want) (p *edge.Page, err error) {
+	err = s.find(key, "get", func(dir string, rec *record) (bool, error) {
+		var ok bool
+		p, ok, err = s.readPage(key, dir, rec, w.pick(rec))
+		return ok, err
+	})
+	return p, err
+}
+
+// OpenVariant is GetVariant without the read: the representation a client
+// accepting brotli (br) and/or gzip (gz) is sent comes back open, checked
+// to be the file the index describes, for sending straight from the file
+// (sendfile). The caller owns f.Body and must close it. Errors are those
+// of Get.
+func (s *Store) OpenVariant(key string, br, gz bool) (f edge.File, err error) {
+	w := wantIdentity | wantOne
+	if br {
+		w |= wantBrotli
+	}
+	if gz {
+		w |= wantGzip
+	}
+	err = s.find(key, "open", func(dir string, rec *record) (bool, error) {
+		need := w.pick(rec)
+		i := 0
+		for i < len(need) && !need[i] {
+			i++
+		}
+		pf := rec.files()[i]
+		fh, ok, err := s.openFile(dir, pf)
+		if !ok {
+			return false, err
+		}
+		f = edge.File{Page: pageOf(key, rec).Finish(), Encoding: encodings[i], Body: fh, Size: pf.size}
+		return true, nil
+	})
+	return f, err
+}
+
+// encodings names the body files of record.files, in their order.
+var encodings = [3]edge.Encoding{edge.Identity, edge.Gzip, edge.Brotli}
+
+// find looks key up and hands its record to use, which reports false when
+// a file is missing or is not the one the record describes; then find
+// waits for a Put of the key that may be under way and tries once more.
+func (s *Store) find(key, op string, use func(dir string, rec *record) (bool, error)) error {
 	dir, err := pageDir(key)
 	if err != nil {
-		return nil, fmt.Errorf("store: get: %w", err)
+		return fmt.Errorf("store: %s: %w", op, err)
 	}
 	for attempt := range 2 {
 		if attempt > 0 {
@@ -82,30 +128,28 @@ func (s *Store) get(key string, w want) (*edge.Page, error) {
 		}
 		rec, _, err := s.lookup(key)
 		if errors.Is(err, errBadRecord) {
-			return nil, fmt.Errorf("%w: %w", err, edge.ErrNotFound)
+			return fmt.Errorf("%w: %w", err, edge.ErrNotFound)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if rec == nil {
-			return nil, fmt.Errorf("store: get %q: %w", key, edge.ErrNotFound)
+			return fmt.Errorf("store: %s %q: %w", op, key, edge.ErrNotFound)
 		}
-		p, ok, err := s.readPage(key, dir, rec, w.pick(rec))
+		ok, err := use(dir, rec)
 		if err != nil {
-			return nil, fmt.Errorf("store: get %q: %w", key, err)
+			return fmt.Errorf("store: %s %q: %w", op, key, err)
 		}
 		if ok {
-			return p, nil
+			return nil
 		}
 	}
-	return nil, fmt.Errorf("store: get %q: files do not match the index: %w", key, edge.ErrNotFound)
+	return fmt.Errorf("store: %s %q: files do not match the index: %w", op, key, edge.ErrNotFound)
 }
 
-// readPage reads the body files of a page that need selects; ok is false
-// when one is missing or is not the file rec describes (another identity
-// or size).
-func (s *Store) readPage(key, dir string, rec *record, need [3]bool) (p *edge.Page, ok bool, err error) {
-	p = &edge.Page{
+// pageOf is the page rec describes, without bodies and before Finish.
+func pageOf(key string, rec *record) *edge.Page {
+	p := &edge.Page{
 		Key:         key,
 		Status:      rec.Status,
 		ContentType: rec.ContentType,
@@ -116,6 +160,14 @@ func (s *Store) readPage(key, dir string, rec *record, need [3]bool) (p *edge.Pa
 		Stale:       rec.Stale,
 	}
 	p.SetLastServed(rec.served)
+	return p
+}
+
+// readPage reads the body files of a page that need selects; ok is false
+// when one is missing or is not the file rec describes (another identity
+// or size).
+func (s *Store) readPage(key, dir string, rec *record, need [3]bool) (p *edge.Page, ok bool, err error) {
+	p = pageOf(key, rec)
 	files := rec.files()
 	for i, dst := range []*[]byte{&p.Body, &p.Gzip, &p.Brotli} {
 		if !need[i] || !files[i].present {
@@ -139,6 +191,30 @@ func (s *Store) readFile(dir string, f pageFile) ([]byte, bool, error) {
 	if b, ok, done, err := s.readBeneath(name, f); done {
 		return b, ok, err
 	}
+	fh, ok, err := s.openRoot(name, f)
+	if !ok {
+		return nil, false, err
+	}
+	defer fh.Close()
+	b := make([]byte, f.size)
+	if _, err := io.ReadFull(fh, b); err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// openFile opens one body file of a page if it is the one f describes
+// (readFile's checks); the caller closes it.
+func (s *Store) openFile(dir string, f pageFile) (*os.File, bool, error) {
+	name := filePath(dir, f.name)
+	if fh, ok, done, err := s.openBeneathFile(name, f); done {
+		return fh, ok, err
+	}
+	return s.openRoot(name, f)
+}
+
+// openRoot is the portable open: through os.Root, then the identity check.
+func (s *Store) openRoot(name string, f pageFile) (*os.File, bool, error) {
 	fh, err := s.root.Open(name)
 	if isAbsent(err) {
 		return nil, false, nil
@@ -146,17 +222,14 @@ func (s *Store) readFile(dir string, f pageFile) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	defer fh.Close()
 	fi, err := fh.Stat()
-	if err != nil {
-		return nil, false, err
-	}
-	if fi.Size() != f.size || fileIdentity(fi) != *f.id {
+	if err == nil && (fi.Size() != f.size || fileIdentity(fi) != *f.id) {
+		fh.Close()
 		return nil, false, nil
 	}
-	b := make([]byte, f.size)
-	if _, err := io.ReadFull(fh, b); err != nil {
+	if err != nil {
+		fh.Close()
 		return nil, false, err
 	}
-	return b, true, nil
+	return fh, true, nil
 }

@@ -42,29 +42,11 @@ var openHow = unix.OpenHow{
 // readBeneath is readFile's fast path; done is false when the caller must
 // take the portable path instead.
 func (s *Store) readBeneath(name string, f pageFile) (b []byte, ok, done bool, err error) {
-	bn := s.beneath
-	if bn == nil || bn.off.Load() {
-		return nil, false, false, nil
-	}
-	fd, err := openat2(bn.fd, name)
-	switch {
-	case err == unix.ENOSYS || err == unix.EPERM:
-		bn.off.Store(true)
-		return nil, false, false, nil
-	case err == unix.ENOENT || err == unix.ENOTDIR:
-		return nil, false, true, nil
-	case err != nil:
-		return nil, false, true, &os.PathError{Op: "openat2", Path: name, Err: err}
+	fd, ok, done, err := s.openBeneathFD(name, f)
+	if !ok {
+		return nil, false, done, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, false, true, &os.PathError{Op: "fstat", Path: name, Err: err}
-	}
-	id := fileID{Ino: st.Ino, Mtime: st.Mtim.Nano()}
-	if st.Size != f.size || id != *f.id {
-		return nil, false, true, nil
-	}
 	b = make([]byte, f.size)
 	for n := 0; n < len(b); {
 		m, err := unix.Pread(fd, b[n:], int64(n))
@@ -79,6 +61,45 @@ func (s *Store) readBeneath(name string, f pageFile) (b []byte, ok, done bool, e
 		n += m
 	}
 	return b, true, true, nil
+}
+
+// openBeneathFile is openFile's fast path; done is false when the caller
+// must take the portable path instead.
+func (s *Store) openBeneathFile(name string, f pageFile) (*os.File, bool, bool, error) {
+	fd, ok, done, err := s.openBeneathFD(name, f)
+	if !ok {
+		return nil, false, done, err
+	}
+	return os.NewFile(uintptr(fd), name), true, true, nil
+}
+
+// openBeneathFD opens name beneath the store root with one openat2 and
+// checks it is the file f describes; ok means the caller owns fd.
+func (s *Store) openBeneathFD(name string, f pageFile) (fd int, ok, done bool, err error) {
+	bn := s.beneath
+	if bn == nil || bn.off.Load() {
+		return -1, false, false, nil
+	}
+	fd, err = openat2(bn.fd, name)
+	switch {
+	case err == unix.ENOSYS || err == unix.EPERM:
+		bn.off.Store(true)
+		return -1, false, false, nil
+	case err == unix.ENOENT || err == unix.ENOTDIR:
+		return -1, false, true, nil
+	case err != nil:
+		return -1, false, true, &os.PathError{Op: "openat2", Path: name, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, false, true, &os.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if id := (fileID{Ino: st.Ino, Mtime: st.Mtim.Nano()}); st.Size != f.size || id != *f.id {
+		unix.Close(fd)
+		return -1, false, true, nil
+	}
+	return fd, true, true, nil
 }
 
 func openat2(dirfd int, name string) (int, error) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -105,6 +106,92 @@ func TestGetVariantRefusesReplacedFiles(t *testing.T) {
 		}
 		if _, err := s.GetVariant("/page", false, false); !isNotFound(err) {
 			t.Errorf("read of a replaced file: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// OpenVariant opens the representation GetVariant would read, checked
+// against the index the same way: the file holds exactly those bytes, the
+// page its metadata and no bodies.
+func TestOpenVariantOpensOneRepresentation(t *testing.T) {
+	readPaths(t, func(t *testing.T, s *Store) {
+		full := testPage("/events/1", 3000, "v1", "event-1")
+		mustPut(t, s, full)
+		noBr := testPage("/events/2", 3000, "v2")
+		noBr.Brotli = nil
+		mustPut(t, s, noBr)
+		for _, c := range []struct {
+			key    string
+			br, gz bool
+			want   edge.Encoding
+			body   []byte
+		}{
+			{"/events/1", true, true, edge.Brotli, full.Brotli},
+			{"/events/1", false, true, edge.Gzip, full.Gzip},
+			{"/events/1", false, false, edge.Identity, full.Body},
+			{"/events/2", true, true, edge.Gzip, noBr.Gzip},
+			{"/events/2", true, false, edge.Identity, noBr.Body},
+		} {
+			f, err := s.OpenVariant(c.key, c.br, c.gz)
+			if err != nil {
+				t.Fatalf("OpenVariant(%s, br=%v, gz=%v): %v", c.key, c.br, c.gz, err)
+			}
+			b, err := io.ReadAll(f.Body)
+			f.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Encoding != c.want || f.Size != int64(len(c.body)) || string(b) != string(c.body) {
+				t.Errorf("OpenVariant(%s, br=%v, gz=%v): encoding %d, size %d, %d bytes read; want %d, %d",
+					c.key, c.br, c.gz, f.Encoding, f.Size, len(b), c.want, len(c.body))
+			}
+			p := f.Page
+			if p.Body != nil || p.Gzip != nil || p.Brotli != nil {
+				t.Errorf("OpenVariant(%s): the page holds bodies", c.key)
+			}
+			if _, etag := p.Meta(f.Encoding); etag == "" || p.LastModified == "" || p.Status != 200 || p.ContentType == "" {
+				t.Errorf("OpenVariant(%s): metadata missing: %+v", c.key, p)
+			}
+		}
+		if _, err := s.OpenVariant("/nope", true, true); !isNotFound(err) {
+			t.Errorf("OpenVariant of a missing key: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// A body file replaced outside edge is never opened for the indexed
+// version: neither a link out of the root nor another file with the same
+// bytes.
+func TestOpenVariantRefusesReplacedFiles(t *testing.T) {
+	readPaths(t, func(t *testing.T, s *Store) {
+		secret := filepath.Join(t.TempDir(), "secret")
+		p := testPage("/page", 100, "v1")
+		if err := os.WriteFile(secret, p.Body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, p)
+		body := filepath.Join(s.dir, "page", fileBody)
+		if err := os.Remove(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(secret, body); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := s.OpenVariant("/page", false, false); err == nil {
+			f.Body.Close()
+			t.Fatal("opened through a link out of the root")
+		}
+		if err := os.Remove(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(body, p.Body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := s.OpenVariant("/page", false, false); !isNotFound(err) {
+			if err == nil {
+				f.Body.Close()
+			}
+			t.Errorf("open of a replaced file: %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -94,7 +94,11 @@ func (s *suite) measureNow(ctx context.Context, srv *server, scenario string, ro
 		run.CPU1 = 100 * float64(b1-b0) / float64(j1-j0)
 	}
 	run.PSI = 100 * float64(p1-p0) / 1e6 / elapsed
-	s.raw = append(s.raw, fmt.Sprintf("%-10s %-17s r%d %-10s %s", scenario, srv.name, round, kind, runLine(run)))
+	line := fmt.Sprintf("%-10s %-17s r%d %-10s %s", scenario, srv.name, round, kind, runLine(run))
+	if run.Renders > 0 && run.Renders < 20 { // few: say which pages and who asked
+		line += " renders:" + s.rendersSince(ctx, start)
+	}
+	s.raw = append(s.raw, line)
 	return run, nil
 }
 
@@ -217,20 +221,52 @@ func (s *suite) waitQuiet(ctx context.Context) error {
 
 // renders returns the origin's render count since it started.
 func (s *suite) renders(ctx context.Context) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", s.origin.url()+"/_origin/stats", nil)
+	total, _, err := s.originStats(ctx)
+	return total, err
+}
+
+// originRender is one of the origin's recent renders (internal/demo).
+type originRender struct {
+	At   time.Time `json:"at"`
+	Path string    `json:"path"`
+	UA   string    `json:"user_agent"`
+	Via  string    `json:"via"`
+}
+
+// originStats returns the origin's render count and its last renders.
+func (s *suite) originStats(ctx context.Context) (int64, []originRender, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", s.origin.url()+"/_origin/stats?recent=1", nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("origin stats: %w", err)
+		return 0, nil, fmt.Errorf("origin stats: %w", err)
 	}
 	defer resp.Body.Close()
 	var v struct {
-		Total int64 `json:"total"`
+		Total  int64          `json:"total"`
+		Recent []originRender `json:"recent"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, fmt.Errorf("origin stats: %w", err)
+		return 0, nil, fmt.Errorf("origin stats: %w", err)
 	}
-	return v.Total, nil
+	return v.Total, v.Recent, nil
+}
+
+// rendersSince describes the origin's recent renders from start on, for
+// the raw log of a run whose renders need explaining.
+func (s *suite) rendersSince(ctx context.Context, start time.Time) string {
+	_, recent, err := s.originStats(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, r := range recent {
+		if r.At.Before(start) {
+			continue
+		}
+		fmt.Fprintf(&b, " [%s %s ua=%q via=%q]", r.At.Format("15:04:05.000"), r.Path, r.UA, r.Via)
+	}
+	return b.String()
 }
