@@ -46,7 +46,7 @@ func orDefault[T int | time.Duration](v, d T) T {
 // HTTPServer builds the public server around s.Handler with the given
 // limits.
 func (s *Server) HTTPServer(l Limits) *PublicServer {
-	return &PublicServer{s: s, perIP: orDefault(l.MaxConnsPerIP, 1000), Server: &fasthttp.Server{
+	return s.newPublicServer(&fasthttp.Server{
 		Handler:                       s.Handler,
 		ErrorHandler:                  s.parseError,
 		Name:                          "edge",
@@ -61,7 +61,7 @@ func (s *Server) HTTPServer(l Limits) *PublicServer {
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
 		Logger:                        fasthttpLogger{s},
-	}}
+	}, orDefault(l.MaxConnsPerIP, 1000))
 }
 
 // parseError answers requests fasthttp could not parse.

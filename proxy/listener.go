@@ -4,38 +4,53 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // PublicServer is the public listener's HTTP server: fasthttp with edge's
-// own per-address connection cap. The cap is kept on the listener rather
-// than in fasthttp (MaxConnsPerIP) so that the connections fasthttp gets
-// stay edge's own, *net.TCPConn underneath: a disk hit is then sent with
-// sendfile, its headers in the same segments (see sendFile). Safe for
-// concurrent use, as fasthttp.Server is.
+// own per-address connection cap. The cap is kept by edge rather than by
+// fasthttp (MaxConnsPerIP), which would wrap every connection and so hide
+// the *net.TCPConn underneath: fasthttp writes a response from memory with
+// one writev only to a *net.TCPConn, and a file goes out with sendfile
+// only through its ReadFrom. Safe for concurrent use, as fasthttp.Server
+// is.
 type PublicServer struct {
 	*fasthttp.Server
 	s     *Server
 	perIP int
+
+	mu    sync.Mutex // protects conns
+	conns map[netip.Addr]int
+}
+
+func (s *Server) newPublicServer(srv *fasthttp.Server, perIP int) *PublicServer {
+	p := &PublicServer{Server: srv, s: s, perIP: perIP, conns: map[netip.Addr]int{}}
+	// fasthttp reports every connection it was handed as closed (or
+	// hijacked) exactly once: that is when its slot comes back.
+	srv.ConnState = func(c net.Conn, st fasthttp.ConnState) {
+		if st == fasthttp.StateClosed || st == fasthttp.StateHijacked {
+			if ip, ok := remoteIP(c); ok {
+				p.release(ip)
+			}
+		}
+	}
+	return p
 }
 
 // Serve serves ln with the per-address cap until the server is shut down.
 func (p *PublicServer) Serve(ln net.Listener) error {
-	return p.Server.Serve(&capListener{Listener: ln, s: p.s, perIP: p.perIP, conns: map[netip.Addr]int{}})
+	return p.Server.Serve(&capListener{Listener: ln, p: p})
 }
 
 // capListener refuses a connection from an address that already holds
 // perIP of them: a 429 answer, then close (what fasthttp's MaxConnsPerIP
-// does), and counts it as a client error.
+// does), counted as a client error. The connections it accepts are
+// handed on as they are.
 type capListener struct {
 	net.Listener
-	s     *Server
-	perIP int
-	mu    sync.Mutex // protects conns
-	conns map[netip.Addr]int
+	p *PublicServer
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
@@ -45,37 +60,29 @@ func (l *capListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip, ok := remoteIP(c)
-		if !ok { // not an IP connection: no cap applies
+		if !ok || l.p.acquire(ip) { // not an IP connection: no cap applies
 			return c, nil
 		}
-		if !l.acquire(ip) {
-			l.s.stats.errors4xx.Add(1)
-			go refuse(c)
-			continue
-		}
-		release := func() { l.release(ip) }
-		if tc, ok := c.(*net.TCPConn); ok {
-			return newTCPConn(tc, release), nil
-		}
-		return &capConn{Conn: c, release: release}, nil
+		l.p.s.stats.errors4xx.Add(1)
+		go refuse(c)
 	}
 }
 
-func (l *capListener) acquire(ip netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conns[ip] >= l.perIP {
+func (p *PublicServer) acquire(ip netip.Addr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns[ip] >= p.perIP {
 		return false
 	}
-	l.conns[ip]++
+	p.conns[ip]++
 	return true
 }
 
-func (l *capListener) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conns[ip]--; l.conns[ip] <= 0 {
-		delete(l.conns, ip)
+func (p *PublicServer) release(ip netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns[ip]--; p.conns[ip] <= 0 {
+		delete(p.conns, ip)
 	}
 }
 
@@ -99,18 +106,4 @@ func refuse(c net.Conn) {
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write([]byte(refusal))
 	_ = c.Close()
-}
-
-// capConn gives its address's slot back when closed (once).
-type capConn struct {
-	net.Conn
-	release func()
-	closed  atomic.Bool
-}
-
-func (c *capConn) Close() error {
-	if !c.closed.Swap(true) {
-		c.release()
-	}
-	return c.Conn.Close()
 }
