@@ -30,13 +30,21 @@ func readPaths(t *testing.T, fn func(t *testing.T, s *Store)) {
 	}
 }
 
+// putTwoPages stores /events/1 with every representation and /events/2
+// without brotli.
+func putTwoPages(t *testing.T, s *Store) (full, noBr *edge.Page) {
+	t.Helper()
+	full = testPage("/events/1", 3000, "v1", "event-1")
+	mustPut(t, s, full)
+	noBr = testPage("/events/2", 3000, "v2")
+	noBr.Brotli = nil
+	mustPut(t, s, noBr)
+	return full, noBr
+}
+
 func TestGetVariantReadsOneRepresentation(t *testing.T) {
 	readPaths(t, func(t *testing.T, s *Store) {
-		full := testPage("/events/1", 3000, "v1", "event-1")
-		mustPut(t, s, full)
-		noBr := testPage("/events/2", 3000, "v2")
-		noBr.Brotli = nil
-		mustPut(t, s, noBr)
+		full, noBr := putTwoPages(t, s)
 
 		for _, c := range []struct {
 			key     string
@@ -78,48 +86,12 @@ func TestGetVariantReadsOneRepresentation(t *testing.T) {
 	})
 }
 
-// A body file replaced outside edge — by another file or by a link to a
-// file out of the root — is never served for the indexed version.
-func TestGetVariantRefusesReplacedFiles(t *testing.T) {
-	readPaths(t, func(t *testing.T, s *Store) {
-		secret := filepath.Join(t.TempDir(), "secret")
-		p := testPage("/page", 100, "v1")
-		if err := os.WriteFile(secret, p.Body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mustPut(t, s, p)
-		body := filepath.Join(s.dir, "page", fileBody)
-		if err := os.Remove(body); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(secret, body); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.GetVariant("/page", false, false); err == nil {
-			t.Fatalf("read through a link out of the root: %q", got.Body)
-		}
-		if err := os.Remove(body); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(body, p.Body, 0o644); err != nil { // same bytes, another file
-			t.Fatal(err)
-		}
-		if _, err := s.GetVariant("/page", false, false); !isNotFound(err) {
-			t.Errorf("read of a replaced file: %v, want ErrNotFound", err)
-		}
-	})
-}
-
 // OpenVariant opens the representation GetVariant would read, checked
 // against the index the same way: the file holds exactly those bytes, the
 // page its metadata and no bodies.
 func TestOpenVariantOpensOneRepresentation(t *testing.T) {
 	readPaths(t, func(t *testing.T, s *Store) {
-		full := testPage("/events/1", 3000, "v1", "event-1")
-		mustPut(t, s, full)
-		noBr := testPage("/events/2", 3000, "v2")
-		noBr.Brotli = nil
-		mustPut(t, s, noBr)
+		full, noBr := putTwoPages(t, s)
 		for _, c := range []struct {
 			key    string
 			br, gz bool
@@ -159,39 +131,49 @@ func TestOpenVariantOpensOneRepresentation(t *testing.T) {
 	})
 }
 
-// A body file replaced outside edge is never opened for the indexed
-// version: neither a link out of the root nor another file with the same
-// bytes.
-func TestOpenVariantRefusesReplacedFiles(t *testing.T) {
-	readPaths(t, func(t *testing.T, s *Store) {
-		secret := filepath.Join(t.TempDir(), "secret")
-		p := testPage("/page", 100, "v1")
-		if err := os.WriteFile(secret, p.Body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mustPut(t, s, p)
-		body := filepath.Join(s.dir, "page", fileBody)
-		if err := os.Remove(body); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(secret, body); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := s.OpenVariant("/page", false, false); err == nil {
-			f.Body.Close()
-			t.Fatal("opened through a link out of the root")
-		}
-		if err := os.Remove(body); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(body, p.Body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := s.OpenVariant("/page", false, false); !isNotFound(err) {
+// A body file replaced outside edge — by another file with the same
+// bytes or by a link to a file out of the root — is never read (GetVariant)
+// nor opened (OpenVariant) for the indexed version.
+func TestVariantsRefuseReplacedFiles(t *testing.T) {
+	ways := map[string]func(s *Store) error{
+		"GetVariant": func(s *Store) error { _, err := s.GetVariant("/page", false, false); return err },
+		"OpenVariant": func(s *Store) error {
+			f, err := s.OpenVariant("/page", false, false)
 			if err == nil {
 				f.Body.Close()
 			}
-			t.Errorf("open of a replaced file: %v, want ErrNotFound", err)
-		}
-	})
+			return err
+		},
+	}
+	for name, get := range ways {
+		t.Run(name, func(t *testing.T) {
+			readPaths(t, func(t *testing.T, s *Store) {
+				secret := filepath.Join(t.TempDir(), "secret")
+				p := testPage("/page", 100, "v1")
+				if err := os.WriteFile(secret, p.Body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				mustPut(t, s, p)
+				body := filepath.Join(s.dir, "page", fileBody)
+				if err := os.Remove(body); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(secret, body); err != nil {
+					t.Fatal(err)
+				}
+				if err := get(s); err == nil {
+					t.Fatal("a file reached through a link out of the root")
+				}
+				if err := os.Remove(body); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(body, p.Body, 0o644); err != nil { // same bytes, another file
+					t.Fatal(err)
+				}
+				if err := get(s); !isNotFound(err) {
+					t.Errorf("a replaced file: %v, want ErrNotFound", err)
+				}
+			})
+		})
+	}
 }

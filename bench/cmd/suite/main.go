@@ -239,6 +239,8 @@ func (s *suite) cleanup() {
 		s.procs[i].Stop(15 * time.Second)
 	}
 	if !s.opt.keep {
+		// Every server's copy of every page: minutes on a slow disk.
+		s.logf("removing the scratch dir %s (-keep keeps it)", s.work)
 		os.RemoveAll(s.work)
 	} else {
 		s.logf("scratch dir kept: %s", s.work)
