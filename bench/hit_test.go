@@ -89,9 +89,8 @@ func BenchmarkHitDiskFirst(b *testing.B) {
 // through the whole HTTP path over a loopback TCP connection (edge's own
 // listener, as `edge serve` runs it): "read" reads the representation
 // into memory and writes it, "file" opens it and sends it from the file —
-// a body over 8 KiB (identity, ~16 KB) with sendfile, its headers held
-// back by TCP_CORK to share its segments; a smaller one (brotli, ~3 KB)
-// read into fasthttp's pooled buffer. One client connection, one request
+// a body over 8 KiB (identity, ~16 KB) with sendfile after its headers;
+// a smaller one (brotli, ~3 KB) read into fasthttp's pooled buffer. One client connection, one request
 // at a time; both ends are counted.
 func BenchmarkHitDiskTCP(b *testing.B) {
 	for _, enc := range []string{"br", "identity"} {

@@ -2,9 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"sync"
 
 	"github.com/pregen/edge"
@@ -23,9 +20,15 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return
 
 // sendFile makes f's body the response body and takes ownership of f. A
 // small body is read now (one pread) into fasthttp's pooled body buffer
-// and the file closed. A larger one becomes the body stream (fileBody):
-// fasthttp writes the headers and then the file, with sendfile, and closes
-// the file once written or when the response is dropped.
+// and the file closed. A larger one becomes the body stream: fasthttp
+// flushes the headers and hands the file to the connection's ReadFrom,
+// which on a *net.TCPConn is sendfile, and closes the file once written
+// or when the response is dropped.
+//
+// The headers leave in a segment of their own. Corking the connection
+// around headers and file (TCP_CORK, nginx's tcp_nopush) was measured
+// and dropped: its two setsockopt calls cost more here than the extra
+// segment (bench/results/2026-11-25-sendfile.md).
 func sendFile(ctx *fasthttp.RequestCtx, f *edge.File) error {
 	if f.Size <= smallFile {
 		bp := smallBufs.Get().(*[]byte)
@@ -39,8 +42,7 @@ func sendFile(ctx *fasthttp.RequestCtx, f *edge.File) error {
 		ctx.Response.SetBody(b) // copies
 		return nil
 	}
-	tc, _ := ctx.Conn().(*net.TCPConn)
-	ctx.Response.SetBodyStream(&fileBody{File: f.Body, conn: tc}, int(f.Size))
+	ctx.Response.SetBodyStream(f.Body, int(f.Size))
 	return nil
 }
 
@@ -48,30 +50,4 @@ func closeFile(f *edge.File) {
 	if f != nil {
 		f.Body.Close()
 	}
-}
-
-// fileBody is a stored file as fasthttp's body stream. fasthttp hands it
-// the connection's writer (WriteTo), whose ReadFrom flushes the headers
-// and sends the file with sendfile; on a TCP connection fileBody corks it
-// around that (TCP_CORK, what nginx's tcp_nopush does), so the headers
-// leave in the same segments as the start of the file instead of alone.
-// Read and Close are the file's (fasthttp closes it when done).
-type fileBody struct {
-	*os.File
-	conn *net.TCPConn // nil: not TCP, no cork
-}
-
-// SupportsBodyWriteTo tells fasthttp to call WriteTo.
-func (b *fileBody) SupportsBodyWriteTo() bool { return true }
-
-// WriteTo sends the file to w, corked.
-func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
-	rf, ok := w.(io.ReaderFrom)
-	if !ok {
-		return io.Copy(w, b.File)
-	}
-	if b.conn != nil && cork(b.conn, true) {
-		defer cork(b.conn, false) // uncorking pushes the last partial segment
-	}
-	return rf.ReadFrom(b.File)
 }

@@ -154,7 +154,7 @@ func TestFileHitHeaders(t *testing.T) {
 }
 
 // Over a real loopback connection (edge's own listener, so files go out
-// with sendfile, corked with their headers), every size of body arrives
+// with sendfile after their headers), every size of body arrives
 // whole and in order, on one keep-alive connection, for GET and HEAD: no
 // response is held back waiting for a write that never comes (the read
 // deadline bounds the test, it is not a timing threshold).
