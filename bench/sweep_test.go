@@ -2,14 +2,13 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pregen/edge"
-	"github.com/pregen/edge/internal/store"
+	"github.com/pregen/edge/internal/storewire"
 	"github.com/pregen/edge/invalidate"
 	"github.com/pregen/edge/sweep"
 )
@@ -110,11 +109,11 @@ func fillStore(tb testing.TB, r *rig, n int) {
 // not capped) until stop is called.
 func startSweep(tb testing.TB, r *rig, period time.Duration) (*invalidate.Regenerator, func()) {
 	regen := &invalidate.Regenerator{
-		Queue: benchQueue{r.Store}, Generator: r.Gen, Pages: r.Store, Memory: r.Mem, Keys: r.Keys,
+		Queue: storewire.Queue{Store: r.Store}, Generator: r.Gen, Pages: r.Store, Memory: r.Mem, Keys: r.Keys,
 		Rate: -1, Logger: quietLogger(),
 	}
 	sw := &sweep.Sweeper{
-		Index: benchAges{r.Store}, Marks: r.Store, State: r.Store, Period: period, Jitter: 0.1,
+		Index: storewire.Ages{Store: r.Store}, Marks: r.Store, State: r.Store, Period: period, Jitter: 0.1,
 		OnMarked: regen.Wake, Logger: quietLogger(),
 	}
 	// Each sub-benchmark is its own sweep: start from a fresh cycle.
@@ -137,44 +136,3 @@ func regenerations(r *invalidate.Regenerator) int64 {
 	}
 	return n
 }
-
-// benchQueue and benchAges adapt the store as cmd/edge does.
-type benchQueue struct{ st *store.Store }
-
-func (q benchQueue) Next(now time.Time, max int) ([]invalidate.Claim, time.Time, error) {
-	cs, wake, err := q.st.Next(now, max)
-	out := make([]invalidate.Claim, len(cs))
-	for i, c := range cs {
-		out[i] = invalidate.Claim(c)
-	}
-	return out, wake, err
-}
-
-func (q benchQueue) Settle(c invalidate.Claim, v invalidate.Verdict, notBefore time.Time) (bool, error) {
-	sc := store.Claim(c)
-	switch v {
-	case invalidate.Done:
-		return q.st.Done(sc)
-	case invalidate.Retry:
-		return false, q.st.Retry(sc, notBefore)
-	case invalidate.Drop:
-		return false, q.st.Drop(sc)
-	case invalidate.Release:
-		q.st.Release(sc)
-		return false, nil
-	}
-	return false, fmt.Errorf("unknown verdict %d", v)
-}
-
-type benchAges struct{ st *store.Store }
-
-func (a benchAges) AgeRange(after sweep.Entry, before time.Time, max int) ([]sweep.Entry, sweep.Entry, error) {
-	es, next, err := a.st.AgeRange(store.AgeEntry(after), before, max)
-	out := make([]sweep.Entry, len(es))
-	for i, e := range es {
-		out[i] = sweep.Entry(e)
-	}
-	return out, sweep.Entry(next), err
-}
-
-func (a benchAges) Pages() int64 { return a.st.Stats().Pages }

@@ -12,6 +12,7 @@ import (
 	"github.com/pregen/edge/internal/cachekey"
 	"github.com/pregen/edge/internal/memcache"
 	"github.com/pregen/edge/internal/store"
+	"github.com/pregen/edge/internal/storewire"
 	"github.com/pregen/edge/invalidate"
 	"golang.org/x/sync/errgroup"
 )
@@ -25,7 +26,6 @@ var (
 	_ invalidate.Stale     = (*store.Store)(nil)
 	_ invalidate.Memory    = (*memcache.Cache)(nil)
 	_ invalidate.Generator = (*gen.Generator)(nil)
-	_ invalidate.Queue     = storeQueue{}
 )
 
 // RegenConfig configures the regeneration of invalidated pages (the
@@ -117,7 +117,7 @@ func newInvalidation(rc RegenConfig, qc QueueConfig, keys *cachekey.Normalizer, 
 		}
 	}
 	regen := &invalidate.Regenerator{
-		Queue: storeQueue{st}, Generator: g, Pages: st, Memory: mem, Keys: keys,
+		Queue: storewire.Queue{Store: st}, Generator: g, Pages: st, Memory: mem, Keys: keys,
 		Concurrency: rc.Concurrency, Rate: rc.Rate, MaxAttempts: rc.MaxAttempts,
 		Backoff: rc.Backoff, Timeout: timeout, Schedule: sched, Logger: log,
 	}
@@ -159,34 +159,6 @@ func (inv *invalidation) run(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// storeQueue adapts the store's stale marks to invalidate.Queue.
-type storeQueue struct{ st *store.Store }
-
-func (q storeQueue) Next(now time.Time, max int) ([]invalidate.Claim, time.Time, error) {
-	cs, wake, err := q.st.Next(now, max)
-	out := make([]invalidate.Claim, len(cs))
-	for i, c := range cs {
-		out[i] = invalidate.Claim(c)
-	}
-	return out, wake, err
-}
-
-func (q storeQueue) Settle(c invalidate.Claim, v invalidate.Verdict, notBefore time.Time) (bool, error) {
-	sc := store.Claim(c)
-	switch v {
-	case invalidate.Done:
-		return q.st.Done(sc)
-	case invalidate.Retry:
-		return false, q.st.Retry(sc, notBefore)
-	case invalidate.Drop:
-		return false, q.st.Drop(sc)
-	case invalidate.Release:
-		q.st.Release(sc)
-		return false, nil
-	}
-	return false, fmt.Errorf("invalidate: unknown verdict %d", v)
 }
 
 // InvalidationStatus is the invalidation part of the /status document.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pregen/edge/internal/store"
+	"github.com/pregen/edge/internal/storewire"
 	"github.com/pregen/edge/proxy"
 	"github.com/pregen/edge/sweep"
 	"go.yaml.in/yaml/v3"
@@ -14,7 +15,6 @@ import (
 
 // Interface guards for the sweep wiring.
 var (
-	_ sweep.Index  = storeAges{}
 	_ sweep.Marker = (*store.Store)(nil)
 	_ sweep.State  = (*store.Store)(nil)
 )
@@ -71,24 +71,10 @@ func (c SweepConfig) validate(bad func(key, format string, args ...any) error) e
 // pages were marked.
 func newSweeper(c SweepConfig, st *store.Store, wake func(), log *slog.Logger) *sweep.Sweeper {
 	return &sweep.Sweeper{
-		Index: storeAges{st}, Marks: st, State: st,
+		Index: storewire.Ages{Store: st}, Marks: st, State: st,
 		Period: c.Period, Jitter: c.Jitter, OnMarked: wake, Logger: log,
 	}
 }
-
-// storeAges adapts the store's age index to sweep.Index.
-type storeAges struct{ st *store.Store }
-
-func (a storeAges) AgeRange(after sweep.Entry, before time.Time, max int) ([]sweep.Entry, sweep.Entry, error) {
-	es, next, err := a.st.AgeRange(store.AgeEntry(after), before, max)
-	out := make([]sweep.Entry, len(es))
-	for i, e := range es {
-		out[i] = sweep.Entry(e)
-	}
-	return out, sweep.Entry(next), err
-}
-
-func (a storeAges) Pages() int64 { return a.st.Stats().Pages }
 
 // ageBounds are the histogram bounds of both page-age histograms.
 var ageBounds = proxy.AgeBounds[:]
