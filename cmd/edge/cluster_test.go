@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -320,55 +319,18 @@ func TestClusterWorkerKilledLosesNothing(t *testing.T) {
 
 // natsServer is a private nats-server process (NATS_SERVER_BIN) that a
 // test can stop and start again on the same port and store directory.
-type natsServer struct {
-	bin, dir, port string
-	cmd            *exec.Cmd
+type natsServer struct{ *serverProc }
+
+func startNATSServer(t *testing.T) natsServer {
+	return natsServer{startServerProc(t, "nats-server", "NATS_SERVER_BIN",
+		"this test starts and stops its own nats-server (.ci/run sets it)",
+		func(addr, dir string) []string {
+			host, port, _ := net.SplitHostPort(addr)
+			return []string{"-a", host, "-p", port, "-js", "-sd", dir}
+		})}
 }
 
-func startNATSServer(t *testing.T) *natsServer {
-	t.Helper()
-	bin := os.Getenv("NATS_SERVER_BIN")
-	if bin == "" {
-		t.Skip("NATS_SERVER_BIN is not set: this test starts and stops its own nats-server (.ci/run sets it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	s := &natsServer{bin: bin, dir: t.TempDir(), port: port}
-	s.start(t)
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-func (s *natsServer) url() string { return "nats://127.0.0.1:" + s.port }
-
-func (s *natsServer) start(t *testing.T) {
-	t.Helper()
-	s.cmd = exec.Command(s.bin, "-a", "127.0.0.1", "-p", s.port, "-js", "-sd", s.dir)
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "nats-server listening", func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+s.port)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func (s *natsServer) stop(t *testing.T) {
-	t.Helper()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s natsServer) url() string { return "nats://" + s.addr }
 
 // TestClusterNATSOutageLosesNoInvalidation: NATS stops (the process is
 // killed) for outageFor; an invalidation posted to edge A meanwhile is
@@ -387,7 +349,7 @@ func TestClusterNATSOutageLosesNoInvalidation(t *testing.T) {
 		s := b.cluster.status()
 		return s.Connected && s.TagsRecorded == 1 && b.cluster.events.Subscribed()
 	})
-	srv.stop(t)
+	srv.stop()
 	eventually(t, 10*time.Second, "A seeing the outage", func() bool { return !a.cluster.status().Connected })
 	site.version.Store(1)
 	postInvalidate(t, a, `{"urls":["/p/5"]}`)
@@ -425,7 +387,7 @@ func TestClusterNATSOutageRecordedAndRepaired(t *testing.T) {
 		get(t, b.URL+p)
 	}
 	eventually(t, 10*time.Second, "B's consumer in place", b.cluster.events.Subscribed)
-	srv.stop(t)
+	srv.stop()
 	eventually(t, 20*time.Second, "B recording the outage", func() bool { return b.inval.consumer.Stats().Outages == 1 })
 	site.version.Store(1)
 	srv.start(t)

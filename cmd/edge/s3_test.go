@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,65 +32,29 @@ func s3Env(t *testing.T) S3Config {
 	return c
 }
 
-// versitygw is a versitygw process of the test's own, so the test can stop
-// it and start it again on the same port and directory.
-type versitygw struct {
-	bin, dir, addr string
-	cmd            *exec.Cmd
+// versitygw is a versitygw process of the test's own (VERSITYGW), so the
+// test can stop it and start it again on the same port and directory,
+// which holds the bucket "pages".
+type versitygw struct{ *serverProc }
+
+func startVersitygw(t *testing.T) versitygw {
+	return versitygw{startServerProc(t, "versitygw", "VERSITYGW",
+		".ci/run installs it into .bin/ and sets it",
+		func(addr, dir string) []string {
+			if err := os.MkdirAll(filepath.Join(dir, "pages"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--port", addr, "-a", "test-access", "-s", "test-secret", "--quiet", "posix", dir}
+		})}
 }
 
-func startVersitygw(t *testing.T) *versitygw {
-	t.Helper()
-	bin := os.Getenv("VERSITYGW")
-	if bin == "" {
-		t.Skip("VERSITYGW (the versitygw binary) not set (.ci/run installs it into .bin/ and sets it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &versitygw{bin: bin, dir: t.TempDir(), addr: ln.Addr().String()}
-	ln.Close()
-	if err := os.Mkdir(filepath.Join(v.dir, "pages"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	v.start(t)
-	t.Cleanup(v.stop)
-	return v
-}
-
-func (v *versitygw) config(t *testing.T) S3Config {
+func (v versitygw) config(t *testing.T) S3Config {
 	c := DefaultS3Config()
 	c.Endpoint, c.Bucket, c.PathStyle = "http://"+v.addr, "pages", true
 	c.AccessKeyID, c.SecretAccessKey = "test-access", "test-secret"
 	c.RetryBackoff, c.RetryBackoffMax = 50*time.Millisecond, 200*time.Millisecond
 	c.Timeout = 2 * time.Second
 	return c
-}
-
-func (v *versitygw) start(t *testing.T) {
-	t.Helper()
-	v.cmd = exec.Command(v.bin, "--port", v.addr, "-a", "test-access", "-s", "test-secret", "--quiet", "posix", v.dir)
-	v.cmd.Stdout, v.cmd.Stderr = testLog{t}, testLog{t}
-	if err := v.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "versitygw listening on "+v.addr, func() bool {
-		c, err := net.Dial("tcp", v.addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func (v *versitygw) stop() {
-	if v.cmd == nil {
-		return
-	}
-	_ = v.cmd.Process.Kill()
-	_ = v.cmd.Wait()
-	v.cmd = nil
 }
 
 func s3StatusOf(t *testing.T, e *testEdge) S3Status {
