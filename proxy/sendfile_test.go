@@ -278,3 +278,48 @@ func TestFileMissFallsBackToStore(t *testing.T) {
 		t.Errorf("%d generations for a page Store has", n)
 	}
 }
+
+// The public server hands fasthttp the accepted connection itself, a
+// *net.TCPConn, even with a per-address cap: fasthttp writes a memory hit
+// with one writev, and sends a file with sendfile, only to that type. (A
+// cap kept by wrapping the connection, as fasthttp's MaxConnsPerIP does,
+// cost both.)
+func TestPublicServerKeepsTheTCPConn(t *testing.T) {
+	h := newHarness(t, nil)
+	srv := h.s.HTTPServer(Limits{MaxConnsPerIP: 8})
+	conns := make(chan net.Conn, 1)
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		select {
+		case conns <- ctx.Conn():
+		default:
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() {
+		if err := srv.Shutdown(); err != nil {
+			t.Error(err)
+		}
+		<-done
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-conns:
+		if _, ok := got.(*net.TCPConn); !ok {
+			t.Errorf("the handler's connection is a %T, want *net.TCPConn", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no request reached the handler")
+	}
+}
