@@ -25,18 +25,27 @@ func tagPrefix(tag string) string {
 	return "t." + base64.RawURLEncoding.EncodeToString([]byte(tag)) + "."
 }
 
-// RecordTags records in the shared tag index that the page key carries
-// tags. Entries are never removed when a page drops a tag: a stale entry
-// costs at most one needless regeneration.
-func (c *Client) RecordTags(ctx context.Context, key string, tags []string) error {
+// tagKV connects if need be and returns the tag index's bucket.
+func (c *Client) tagKV(ctx context.Context) (jetstream.KeyValue, error) {
 	if err := c.ensure(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	c.mu.Lock()
 	kv := c.tags
 	c.mu.Unlock()
 	if kv == nil { // reset since ensure: the server lost the bucket
-		return fmt.Errorf("%w: tag bucket gone", ErrUnavailable)
+		return nil, fmt.Errorf("%w: tag bucket gone", ErrUnavailable)
+	}
+	return kv, nil
+}
+
+// RecordTags records in the shared tag index that the page key carries
+// tags. Entries are never removed when a page drops a tag: a stale entry
+// costs at most one needless regeneration.
+func (c *Client) RecordTags(ctx context.Context, key string, tags []string) error {
+	kv, err := c.tagKV(ctx)
+	if err != nil {
+		return err
 	}
 	for _, t := range tags {
 		if _, err := kv.Put(ctx, tagEntry(t, key), []byte(key)); err != nil {
@@ -49,14 +58,9 @@ func (c *Client) RecordTags(ctx context.Context, key string, tags []string) erro
 // KeysForTag calls fn with each page key the shared index records for tag,
 // until fn returns false.
 func (c *Client) KeysForTag(ctx context.Context, tag string, fn func(key string) bool) error {
-	if err := c.ensure(ctx); err != nil {
+	kv, err := c.tagKV(ctx)
+	if err != nil {
 		return err
-	}
-	c.mu.Lock()
-	kv := c.tags
-	c.mu.Unlock()
-	if kv == nil { // reset since ensure: the server lost the bucket
-		return fmt.Errorf("%w: tag bucket gone", ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
